@@ -1,0 +1,182 @@
+//! The static definition of a saga: its steps, their kinds, and the data-flow
+//! edges between them. `saga!` emits one per saga; the executor, the saga log
+//! and (later) the ASL generator and diagrams read it.
+
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::retry::RetryPolicy;
+use crate::step::{KindMarker, Step, StepKind};
+
+/// Where one argument of a step comes from: a data-flow edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgSource {
+    /// The saga's input.
+    Input,
+    /// The output of the step at this index.
+    Step(usize),
+}
+
+/// One step of a saga definition.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StepDef {
+    /// The step's name, unique within its saga.
+    pub name: &'static str,
+    /// The step's kind.
+    pub kind: StepKind,
+    /// The names of the step's parameters, in order.
+    pub params: &'static [&'static str],
+    /// Where each argument comes from, parallel to `params`.
+    pub args: &'static [ArgSource],
+    /// False when the step was declared without a body.
+    pub has_body: bool,
+    /// The step's retry policy.
+    pub retry: RetryPolicy,
+    /// The per-attempt timeout, in seconds.
+    pub timeout_seconds: u32,
+}
+
+impl StepDef {
+    /// The definition of step `S`, fed by `args`.
+    pub const fn of<S: Step>(args: &'static [ArgSource]) -> StepDef {
+        StepDef {
+            name: S::NAME,
+            kind: <S::Kind as KindMarker>::KIND,
+            params: S::PARAMS,
+            args,
+            has_body: S::HAS_BODY,
+            retry: S::RETRY,
+            timeout_seconds: S::TIMEOUT_SECONDS,
+        }
+    }
+}
+
+/// The static definition of a saga.
+#[derive(Debug, Serialize)]
+pub struct SagaDefinition {
+    /// The saga's name.
+    pub name: &'static str,
+    /// The name of the saga's input parameter.
+    pub input: &'static str,
+    /// The steps, in forward order.
+    pub steps: &'static [StepDef],
+    #[serde(skip)]
+    hash: OnceLock<String>,
+}
+
+impl SagaDefinition {
+    /// A definition. Called by `saga!`.
+    pub const fn new(
+        name: &'static str,
+        input: &'static str,
+        steps: &'static [StepDef],
+    ) -> SagaDefinition {
+        SagaDefinition {
+            name,
+            input,
+            steps,
+            hash: OnceLock::new(),
+        }
+    }
+
+    /// The index of the step called `name`.
+    pub fn step_index(&self, name: &str) -> Option<usize> {
+        self.steps.iter().position(|s| s.name == name)
+    }
+
+    /// Every data-flow edge as `(source, consumer step index)`.
+    pub fn edges(&self) -> impl Iterator<Item = (ArgSource, usize)> + '_ {
+        self.steps
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.args.iter().map(move |a| (*a, i)))
+    }
+
+    /// The names of steps declared without a body.
+    pub fn bodiless_steps(&self) -> Vec<&'static str> {
+        self.steps
+            .iter()
+            .filter(|s| !s.has_body)
+            .map(|s| s.name)
+            .collect()
+    }
+
+    /// A stable hash of the saga's shape: its name, input, and each step's name,
+    /// kind, parameters and argument sources. Retry policies and timeouts are
+    /// left out: changing them does not change what a recorded run means.
+    ///
+    /// The saga log stores it, and a resume under a different hash is refused.
+    pub fn hash(&self) -> &str {
+        self.hash.get_or_init(|| {
+            let mut h = Fnv1a::new();
+            h.write("saga-definition/v1");
+            h.write(self.name);
+            h.write(self.input);
+            for step in self.steps {
+                h.write(step.name);
+                h.write(match step.kind {
+                    StepKind::Compensatable => "c",
+                    StepKind::Pivot => "p",
+                    StepKind::Retriable => "r",
+                });
+                for p in step.params {
+                    h.write(p);
+                }
+                for a in step.args {
+                    match a {
+                        ArgSource::Input => h.write("<input>"),
+                        ArgSource::Step(i) => h.write(&i.to_string()),
+                    }
+                }
+            }
+            format!("fnv1a64:{:016x}", h.0)
+        })
+    }
+}
+
+/// FNV-1a, 64 bits: tiny, and stable across builds and platforms, unlike `std`'s hasher.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+    fn write(&mut self, s: &str) {
+        // Length-prefix each field so that ("ab","c") and ("a","bc") differ.
+        for b in (s.len() as u64).to_le_bytes().iter().chain(s.as_bytes()) {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &[StepDef] = &[StepDef {
+        name: "a",
+        kind: StepKind::Compensatable,
+        params: &["x"],
+        args: &[ArgSource::Input],
+        has_body: true,
+        retry: RetryPolicy::DEFAULT,
+        timeout_seconds: 60,
+    }];
+    const B: &[StepDef] = &[StepDef {
+        kind: StepKind::Pivot,
+        ..A[0]
+    }];
+
+    #[test]
+    fn hash_is_stable_and_shape_sensitive() {
+        let a = SagaDefinition::new("S", "x", A);
+        let a2 = SagaDefinition::new("S", "x", A);
+        let b = SagaDefinition::new("S", "x", B);
+        assert_eq!(a.hash(), a2.hash());
+        assert_ne!(a.hash(), b.hash());
+        assert!(a.hash().starts_with("fnv1a64:"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Step errors, their classes, and the stable error names shared by every engine.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Stable error names. They are the `errorType` of a Lambda function error and the
+/// names that `Retry`/`Catch` match in the generated state machine, so they never change.
+pub mod names {
+    /// A failure that changed nothing and may succeed if tried again (throttling, transport).
+    pub const RETRYABLE: &str = "Saga.Retryable";
+    /// A business rejection: by contract the step changed nothing, and retrying will not help.
+    pub const TERMINAL: &str = "Saga.Terminal";
+    /// The outcome is unknown: the step may or may not have taken effect.
+    pub const AMBIGUOUS: &str = "Saga.Ambiguous";
+    /// The step did not finish within its timeout. Its outcome is unknown.
+    pub const TIMEOUT: &str = "Saga.Timeout";
+    /// The step panicked. Its outcome is unknown.
+    pub const PANIC: &str = "Saga.Panic";
+    /// The step succeeded, but its output could not be recorded in the saga log.
+    pub const OUTPUT_NOT_RECORDABLE: &str = "Saga.OutputNotRecordable";
+    /// The error name of a saga that ended compensated.
+    pub const COMPENSATED: &str = "Saga.Compensated";
+    /// The error name of a saga whose compensation failed for good.
+    pub const COMPENSATION_FAILED: &str = "Saga.CompensationFailed";
+}
+
+/// How an error affects the saga. The class decides retries and compensation;
+/// see the crate docs, section "Failure rules".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Nothing changed and a retry may succeed: throttling, transport errors.
+    Retryable,
+    /// A business rejection that by contract changed nothing. Never retried.
+    Terminal,
+    /// The outcome is unknown. Resolved by re-invoking the idempotent step.
+    Ambiguous,
+}
+
+impl ErrorClass {
+    /// The stable error name used when an error carries no more specific name.
+    pub const fn default_name(self) -> &'static str {
+        match self {
+            ErrorClass::Retryable => names::RETRYABLE,
+            ErrorClass::Terminal => names::TERMINAL,
+            ErrorClass::Ambiguous => names::AMBIGUOUS,
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorClass::Retryable => "retryable",
+            ErrorClass::Terminal => "terminal",
+            ErrorClass::Ambiguous => "ambiguous",
+        })
+    }
+}
+
+/// The error a step or compensation returns.
+///
+/// It has a [class](ErrorClass), a stable `name` (the Lambda `errorType`) and a
+/// human-readable message.
+///
+/// ```
+/// use saga_core::prelude::*;
+///
+/// let declined = StepError::terminal("card declined");
+/// assert_eq!(declined.class(), ErrorClass::Terminal);
+/// assert_eq!(declined.name(), "Saga.Terminal");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{name} ({class}): {message}")]
+pub struct StepError {
+    class: ErrorClass,
+    name: Cow<'static, str>,
+    message: String,
+}
+
+impl StepError {
+    /// An error with an explicit class and name.
+    pub fn new(
+        class: ErrorClass,
+        name: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        StepError {
+            class,
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A failure that changed nothing and may succeed later (`Saga.Retryable`).
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Retryable, names::RETRYABLE, message)
+    }
+
+    /// A business rejection that changed nothing (`Saga.Terminal`).
+    pub fn terminal(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Terminal, names::TERMINAL, message)
+    }
+
+    /// An error whose outcome is unknown (`Saga.Ambiguous`).
+    pub fn ambiguous(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Ambiguous, names::AMBIGUOUS, message)
+    }
+
+    /// The step did not finish in time (`Saga.Timeout`, ambiguous).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Ambiguous, names::TIMEOUT, message)
+    }
+
+    /// The error's class.
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// The stable error name (the Lambda `errorType`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The human-readable message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}

@@ -1,0 +1,123 @@
+//! The in-process executor: runs a saga's steps forward, unwinds with
+//! compensations on failure, and records every transition in the saga log first.
+
+mod driver;
+mod invoke;
+mod jitter;
+mod outcome;
+
+use std::sync::Arc;
+
+pub use outcome::{SagaError, SagaOutcome};
+
+use crate::context::SagaId;
+use crate::log::{InMemoryLog, SagaLog};
+use crate::retry::RetryPolicy;
+use crate::saga::Saga;
+use jitter::JitterSource;
+
+/// Runs sagas. Cheap to clone; clones share the saga log.
+///
+/// ```
+/// # use saga_core::prelude::*;
+/// let runtime = Runtime::in_memory();
+/// let custom = Runtime::builder()
+///     .log(InMemoryLog::new())
+///     .compensation_retry(RetryPolicy { max_attempts: 5, ..RetryPolicy::COMPENSATION })
+///     .jitter_seed(42)
+///     .build();
+/// # let _ = (runtime, custom);
+/// ```
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    log: Arc<dyn SagaLog>,
+    compensation_retry: RetryPolicy,
+    jitter: JitterSource,
+}
+
+impl Runtime {
+    /// A runtime with an in-memory saga log and default settings.
+    pub fn in_memory() -> Runtime {
+        Runtime::builder().build()
+    }
+
+    /// Configures a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            log: None,
+            compensation_retry: RetryPolicy::COMPENSATION,
+            jitter_seed: None,
+        }
+    }
+
+    /// The saga log.
+    pub fn log(&self) -> &dyn SagaLog {
+        &*self.inner.log
+    }
+
+    /// Runs saga `S` with a fresh random id.
+    pub async fn run<S: Saga>(&self, input: S::Input) -> Result<SagaOutcome<S::Output>, SagaError> {
+        self.run_with_id::<S>(SagaId::random(), input).await
+    }
+
+    /// Runs saga `S` under `id`. The id must be new to the saga log.
+    pub async fn run_with_id<S: Saga>(
+        &self,
+        id: SagaId,
+        input: S::Input,
+    ) -> Result<SagaOutcome<S::Output>, SagaError> {
+        driver::run::<S>(self, id, input).await
+    }
+}
+
+/// Builds a [`Runtime`].
+pub struct RuntimeBuilder {
+    log: Option<Arc<dyn SagaLog>>,
+    compensation_retry: RetryPolicy,
+    jitter_seed: Option<u64>,
+}
+
+impl RuntimeBuilder {
+    /// The saga log (default: a new [`InMemoryLog`]).
+    pub fn log(mut self, log: impl SagaLog) -> Self {
+        self.log = Some(Arc::new(log));
+        self
+    }
+
+    /// A saga log shared with other owners.
+    pub fn shared_log(mut self, log: Arc<dyn SagaLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The retry policy of every compensation (default: [`RetryPolicy::COMPENSATION`]).
+    /// Compensations are retried on every error; when the policy is exhausted the
+    /// saga becomes stuck.
+    pub fn compensation_retry(mut self, policy: RetryPolicy) -> Self {
+        self.compensation_retry = policy;
+        self
+    }
+
+    /// Seeds the jitter source, for reproducible retry timing.
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self
+    }
+
+    /// The runtime.
+    pub fn build(self) -> Runtime {
+        Runtime {
+            inner: Arc::new(Inner {
+                log: self.log.unwrap_or_else(|| Arc::new(InMemoryLog::new())),
+                compensation_retry: self.compensation_retry,
+                jitter: self
+                    .jitter_seed
+                    .map_or_else(JitterSource::from_entropy, JitterSource::new),
+            }),
+        }
+    }
+}

@@ -1,0 +1,424 @@
+//! The saga log as a transition function: every event is checked against the
+//! saga's current state, and illegal transitions are rejected.
+
+use serde::{Deserialize, Serialize};
+
+use super::event::SagaEvent;
+
+/// Where a saga is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaStatus {
+    /// Running steps forward.
+    Running,
+    /// Running compensations.
+    Compensating,
+    /// Finished: every step succeeded.
+    Completed,
+    /// Finished: a step failed and the completed steps were compensated.
+    Compensated,
+    /// Waiting for an operator.
+    Stuck,
+}
+
+impl SagaStatus {
+    /// True for the states a saga never leaves on its own.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Stuck
+        )
+    }
+}
+
+/// Where one step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepState {
+    /// Not started.
+    Pending,
+    /// An attempt is running.
+    Running {
+        /// The attempt.
+        attempt: u32,
+    },
+    /// The last attempt failed.
+    Failed {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Whether another attempt follows.
+        retry: bool,
+    },
+    /// Succeeded; its output is in the log.
+    Succeeded,
+    /// An attempt of its compensation is running.
+    Compensating {
+        /// The attempt.
+        attempt: u32,
+    },
+    /// The last attempt of its compensation failed.
+    CompensationFailed {
+        /// The attempt that failed.
+        attempt: u32,
+        /// Whether another attempt follows.
+        retry: bool,
+    },
+    /// Compensated.
+    Compensated,
+}
+
+/// An event that does not follow from the saga's state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("illegal transition `{event}` while the saga is {status:?}: {why}")]
+pub struct IllegalTransition {
+    /// The event's kind.
+    pub event: &'static str,
+    /// The saga's state when it arrived.
+    pub status: Option<SagaStatus>,
+    /// What rule it breaks.
+    pub why: String,
+}
+
+/// The state of one saga, rebuilt from its events.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SagaMachine {
+    status: Option<SagaStatus>,
+    steps: Vec<StepState>,
+}
+
+impl SagaMachine {
+    /// The state of a saga with no events.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds the state from a history, rejecting the first illegal event.
+    pub fn replay<'a>(
+        events: impl IntoIterator<Item = &'a SagaEvent>,
+    ) -> Result<Self, IllegalTransition> {
+        let mut m = Self::new();
+        for e in events {
+            m.apply(e)?;
+        }
+        Ok(m)
+    }
+
+    /// The saga's status; `None` before `Created`.
+    pub fn status(&self) -> Option<SagaStatus> {
+        self.status
+    }
+
+    /// The state of every step.
+    pub fn steps(&self) -> &[StepState] {
+        &self.steps
+    }
+
+    /// Applies `event` if it is legal in the current state.
+    pub fn apply(&mut self, event: &SagaEvent) -> Result<(), IllegalTransition> {
+        let next = self.check(event)?;
+        match *event {
+            SagaEvent::Created { steps, .. } => {
+                self.steps = vec![StepState::Pending; steps];
+            }
+            SagaEvent::StepStarted { step, attempt } => {
+                self.steps[step] = StepState::Running { attempt }
+            }
+            SagaEvent::StepSucceeded { step, .. } => self.steps[step] = StepState::Succeeded,
+            SagaEvent::StepFailed {
+                step,
+                attempt,
+                retry,
+                ..
+            } => self.steps[step] = StepState::Failed { attempt, retry },
+            SagaEvent::CompensationStarted { step, attempt } => {
+                self.steps[step] = StepState::Compensating { attempt }
+            }
+            SagaEvent::CompensationSucceeded { step } => self.steps[step] = StepState::Compensated,
+            SagaEvent::CompensationFailed {
+                step,
+                attempt,
+                retry,
+                ..
+            } => self.steps[step] = StepState::CompensationFailed { attempt, retry },
+            SagaEvent::UnwindStarted { .. }
+            | SagaEvent::Completed
+            | SagaEvent::Compensated
+            | SagaEvent::Stuck { .. } => {}
+        }
+        self.status = Some(next);
+        Ok(())
+    }
+
+    /// Checks `event` and returns the status it leads to.
+    fn check(&self, event: &SagaEvent) -> Result<SagaStatus, IllegalTransition> {
+        use SagaStatus::*;
+        use StepState as S;
+        let fail = |why: String| IllegalTransition {
+            event: event.kind(),
+            status: self.status,
+            why,
+        };
+        let step_of = |step: usize| {
+            self.steps
+                .get(step)
+                .copied()
+                .ok_or_else(|| fail(format!("no step {step} in a saga of {}", self.steps.len())))
+        };
+        let busy = |except: usize| {
+            self.steps.iter().enumerate().any(|(i, s)| {
+                i != except
+                    && matches!(
+                        s,
+                        S::Running { .. }
+                            | S::Compensating { .. }
+                            | S::Failed { retry: true, .. }
+                            | S::CompensationFailed { retry: true, .. }
+                    )
+            })
+        };
+        match (self.status, event) {
+            (None, SagaEvent::Created { .. }) => Ok(Running),
+            (None, _) => Err(fail("the saga has not been created".into())),
+            (Some(_), SagaEvent::Created { .. }) => Err(fail("the saga already exists".into())),
+            (Some(s), _) if s.is_final() => Err(fail("the saga has ended".into())),
+
+            (Some(Running), &SagaEvent::StepStarted { step, attempt }) => {
+                let ok = match step_of(step)? {
+                    S::Pending => attempt == 1,
+                    S::Failed { attempt: a, retry } => retry && attempt == a + 1,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(fail(format!("step {step} cannot start attempt {attempt}")));
+                }
+                if let Some(i) = self.steps[..step].iter().position(|s| *s != S::Succeeded) {
+                    return Err(fail(format!(
+                        "step {i} has not succeeded before step {step}"
+                    )));
+                }
+                if busy(step) {
+                    return Err(fail("another step is still in flight".into()));
+                }
+                Ok(Running)
+            }
+            (Some(Running), &SagaEvent::StepSucceeded { step, .. })
+            | (Some(Running), &SagaEvent::StepFailed { step, .. }) => {
+                let attempt_ok = match (step_of(step)?, event) {
+                    (S::Running { attempt }, SagaEvent::StepFailed { attempt: a, .. }) => {
+                        attempt == *a
+                    }
+                    (S::Running { .. }, _) => true,
+                    _ => false,
+                };
+                if attempt_ok {
+                    Ok(Running)
+                } else {
+                    Err(fail(format!("step {step} is not running")))
+                }
+            }
+            (Some(Running), &SagaEvent::UnwindStarted { failed_step, .. }) => {
+                match step_of(failed_step)? {
+                    S::Failed { retry: false, .. } => Ok(Compensating),
+                    _ => Err(fail(format!("step {failed_step} has not failed for good"))),
+                }
+            }
+            (Some(Running), SagaEvent::Completed) => {
+                if self.steps.iter().all(|s| *s == S::Succeeded) {
+                    Ok(Completed)
+                } else {
+                    Err(fail("not every step has succeeded".into()))
+                }
+            }
+            (Some(Compensating), &SagaEvent::CompensationStarted { step, attempt }) => {
+                let ok = match step_of(step)? {
+                    S::Succeeded => attempt == 1,
+                    S::CompensationFailed { attempt: a, retry } => retry && attempt == a + 1,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(fail(format!(
+                        "step {step} cannot start compensation attempt {attempt}"
+                    )));
+                }
+                if busy(step) {
+                    return Err(fail("another invocation is still in flight".into()));
+                }
+                if let Some(i) = (step + 1..self.steps.len())
+                    .find(|&i| matches!(self.steps[i], S::Compensating { .. }))
+                {
+                    return Err(fail(format!("step {i} is still being compensated")));
+                }
+                Ok(Compensating)
+            }
+            (Some(Compensating), &SagaEvent::CompensationSucceeded { step })
+            | (Some(Compensating), &SagaEvent::CompensationFailed { step, .. }) => {
+                let attempt_ok = match (step_of(step)?, event) {
+                    (
+                        S::Compensating { attempt },
+                        SagaEvent::CompensationFailed { attempt: a, .. },
+                    ) => attempt == *a,
+                    (S::Compensating { .. }, _) => true,
+                    _ => false,
+                };
+                if attempt_ok {
+                    Ok(Compensating)
+                } else {
+                    Err(fail(format!("step {step} is not being compensated")))
+                }
+            }
+            (Some(Compensating), SagaEvent::Compensated) => {
+                if busy(usize::MAX) {
+                    Err(fail("a compensation is still in flight".into()))
+                } else {
+                    Ok(Compensated)
+                }
+            }
+            (Some(Running | Compensating), &SagaEvent::Stuck { step, .. }) => {
+                step_of(step)?;
+                Ok(Stuck)
+            }
+            (Some(_), _) => Err(fail("not allowed in this state".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StepError;
+
+    fn created(steps: usize) -> SagaEvent {
+        SagaEvent::Created {
+            saga: "S".into(),
+            definition_hash: "h".into(),
+            steps,
+            input: serde_json::Value::Null,
+        }
+    }
+    fn started(step: usize, attempt: u32) -> SagaEvent {
+        SagaEvent::StepStarted { step, attempt }
+    }
+    fn ok(step: usize) -> SagaEvent {
+        SagaEvent::StepSucceeded {
+            step,
+            output: serde_json::Value::Null,
+        }
+    }
+    fn failed(step: usize, attempt: u32, retry: bool) -> SagaEvent {
+        SagaEvent::StepFailed {
+            step,
+            attempt,
+            error: StepError::terminal("no"),
+            retry,
+        }
+    }
+
+    #[test]
+    fn a_full_unwind_is_legal() {
+        let events = vec![
+            created(3),
+            started(0, 1),
+            ok(0),
+            started(1, 1),
+            ok(1),
+            started(2, 1),
+            failed(2, 1, true),
+            started(2, 2),
+            failed(2, 2, false),
+            SagaEvent::UnwindStarted {
+                failed_step: 2,
+                error: StepError::terminal("no"),
+            },
+            SagaEvent::CompensationStarted {
+                step: 1,
+                attempt: 1,
+            },
+            SagaEvent::CompensationSucceeded { step: 1 },
+            SagaEvent::CompensationStarted {
+                step: 0,
+                attempt: 1,
+            },
+            SagaEvent::CompensationSucceeded { step: 0 },
+            SagaEvent::Compensated,
+        ];
+        let m = SagaMachine::replay(&events).unwrap();
+        assert_eq!(m.status(), Some(SagaStatus::Compensated));
+    }
+
+    #[test]
+    fn illegal_transitions_are_rejected() {
+        let cases: Vec<(Vec<SagaEvent>, SagaEvent)> = vec![
+            (vec![], started(0, 1)),
+            (vec![created(2)], created(2)),
+            (vec![created(2)], started(1, 1)),
+            (vec![created(2)], started(0, 2)),
+            (vec![created(2)], ok(0)),
+            (vec![created(2), started(0, 1)], failed(0, 2, false)),
+            (vec![created(2), started(0, 1), ok(0)], SagaEvent::Completed),
+            (
+                vec![created(2), started(0, 1), failed(0, 1, false)],
+                started(0, 2),
+            ),
+            (
+                vec![created(1), started(0, 1), failed(0, 1, true)],
+                SagaEvent::UnwindStarted {
+                    failed_step: 0,
+                    error: StepError::terminal("x"),
+                },
+            ),
+            (
+                vec![created(1), started(0, 1), ok(0)],
+                SagaEvent::CompensationStarted {
+                    step: 0,
+                    attempt: 1,
+                },
+            ),
+            (
+                vec![created(1), started(0, 1), ok(0), SagaEvent::Completed],
+                started(0, 1),
+            ),
+            (
+                vec![created(1)],
+                SagaEvent::Stuck {
+                    step: 5,
+                    reason: "x".into(),
+                },
+            ),
+        ];
+        for (history, next) in cases {
+            let mut m = SagaMachine::replay(&history).expect("history is legal");
+            assert!(
+                m.apply(&next).is_err(),
+                "{next:?} after {history:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn a_compensated_step_cannot_be_compensated_again() {
+        let mut m = SagaMachine::replay(&[
+            created(2),
+            started(0, 1),
+            ok(0),
+            started(1, 1),
+            failed(1, 1, false),
+            SagaEvent::UnwindStarted {
+                failed_step: 1,
+                error: StepError::terminal("no"),
+            },
+            SagaEvent::CompensationStarted {
+                step: 0,
+                attempt: 1,
+            },
+            SagaEvent::CompensationSucceeded { step: 0 },
+        ])
+        .unwrap();
+        assert!(
+            m.apply(&SagaEvent::CompensationStarted {
+                step: 0,
+                attempt: 1
+            })
+            .is_err()
+        );
+    }
+}

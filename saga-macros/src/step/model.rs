@@ -1,0 +1,44 @@
+//! The typed model of one `#[saga_step]`.
+
+use proc_macro2::Span;
+use syn::{Ident, Path, Type};
+
+/// What the step promises about undoing it.
+pub enum Kind {
+    /// `compensate = path`
+    Compensate(Path),
+    /// `pivot`
+    Pivot,
+    /// `retriable`
+    Retriable,
+}
+
+/// A validated retry policy (ASL `Retry` semantics).
+pub struct Retry {
+    pub max_attempts: u32,
+    pub interval_seconds: u32,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u32>,
+    pub full_jitter: bool,
+}
+
+/// One parameter of the step.
+pub struct Param {
+    pub name: Ident,
+    /// The parameter's type with every elided lifetime named `'__saga`.
+    pub ty: Type,
+    pub span: Span,
+}
+
+/// A validated step.
+pub struct Step {
+    pub name: Ident,
+    pub vis: syn::Visibility,
+    pub kind: Kind,
+    pub retry: Option<Retry>,
+    pub timeout_seconds: u32,
+    pub params: Vec<Param>,
+    /// The declared return type, e.g. `Result<Booking, StepError>`.
+    pub ret: Type,
+    pub has_body: bool,
+}
