@@ -9,6 +9,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
+use saga_core::log::SagaEvent;
 use saga_core::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -202,12 +203,43 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!("saga log for {id}:");
+    let steps = BookTrip::definition().steps;
+    let name = |k: &usize| steps.get(*k).map_or("?", |s| s.name);
     for entry in runtime.log().history(&id).await? {
-        println!(
-            "  #{:<2} {}",
-            entry.seq,
-            serde_json::to_string(&entry.event)?
-        );
+        let line = match &entry.event {
+            SagaEvent::Created {
+                definition_hash, ..
+            } => format!("created ({definition_hash})"),
+            SagaEvent::StepStarted { step, attempt } => {
+                format!("{} started, attempt {attempt}", name(step))
+            }
+            SagaEvent::StepSucceeded { step, output } => {
+                format!("{} succeeded: {output}", name(step))
+            }
+            SagaEvent::StepFailed {
+                step,
+                attempt,
+                error,
+                retry,
+            } => {
+                format!(
+                    "{} failed on attempt {attempt} ({error}), retry: {retry}",
+                    name(step)
+                )
+            }
+            SagaEvent::UnwindStarted { failed_step, .. } => {
+                format!("unwinding after {}", name(failed_step))
+            }
+            SagaEvent::CompensationStarted { step, attempt } => {
+                format!("compensating {}, attempt {attempt}", name(step))
+            }
+            SagaEvent::CompensationSucceeded { step } => format!("{} compensated", name(step)),
+            SagaEvent::CompensationFailed { step, error, .. } => {
+                format!("compensating {} failed: {error}", name(step))
+            }
+            other => other.kind().to_string(),
+        };
+        println!("  #{:<2} {line}", entry.seq);
     }
     Ok(())
 }

@@ -76,7 +76,8 @@ pub fn saga(saga: &Saga) -> TokenStream {
             }
         });
         let args = step.args.iter().enumerate().map(|(i, a)| {
-            let span = a.expr.span();
+            // Located at the user's argument, resolved with this macro's hygiene.
+            let span = Span::call_site().located_at(a.expr.span());
             let value = match a.source {
                 Source::Input => quote_spanned!(span=> &__saga_state.#input),
                 Source::Step(_) => {
@@ -90,7 +91,7 @@ pub fn saga(saga: &Saga) -> TokenStream {
                 quote_spanned!(span=> ::core::clone::Clone::clone(#value))
             }
         });
-        let span = step.call.span();
+        let span = Span::call_site().located_at(step.call.span());
         let tuple = quote_spanned!(span=> (#(#args,)*));
         (quote!(#(#fetch)*), tuple)
     });
@@ -114,7 +115,6 @@ pub fn saga(saga: &Saga) -> TokenStream {
     let ok = quote!(::core::result::Result::Ok);
     let err = quote!(::core::result::Result::Err);
     let serde_crate = "::saga_core::__private::serde";
-    let _ = Span::call_site();
 
     quote! {
         #(#attrs)*
@@ -175,7 +175,7 @@ pub fn saga(saga: &Saga) -> TokenStream {
                     }
                 }
 
-                #[allow(unused_variables)]
+                #[allow(unused_variables, non_shorthand_field_patterns)]
                 fn finish(__saga_state: Self::State) -> ::core::result::Result<Self::Output, ::saga_core::StateError> {
                     let #state { #input, #(#fields: #bind_results,)* } = __saga_state;
                     #(#take_results)*

@@ -50,7 +50,9 @@ pub fn step_glue(step: &Step) -> TokenStream {
     };
     let (kind, compensate) = match &step.kind {
         Kind::Compensate(path) => {
-            let span = path.span();
+            // Errors point at the user's `compensate = path`, while names keep
+            // this macro's hygiene (the path may come from a `macro_rules!`).
+            let span = Span::call_site().located_at(path.span());
             let comp_args = args(span);
             let call = quote_spanned!(span=> #path(#(#comp_args,)* __saga_output));
             let body = quote_spanned! {span=>

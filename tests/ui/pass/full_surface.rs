@@ -71,9 +71,9 @@ saga! {
     pub saga BookTrip(trip: Trip) -> (String, u32, u64) {
         let flight: String = airline::reserve_flight(&trip);
         let seat = hold_seat(trip, &flight);
-        let receipt = charge(&trip, &seat);
-        notify(receipt);
-        (flight, seat, receipt)
+        let charge = charge(&trip, &seat);
+        notify(charge);
+        (flight, seat, charge)
     }
 
     /// A saga without an output, with a step that has no body.
