@@ -179,4 +179,10 @@ mod tests {
         assert_ne!(a.hash(), b.hash());
         assert!(a.hash().starts_with("fnv1a64:"));
     }
+
+    #[test]
+    fn hash_is_frozen() {
+        // Stored in saga logs: changing the algorithm would refuse every resume.
+        assert_eq!(SagaDefinition::new("S", "x", A).hash(), "fnv1a64:55cdbff096266174");
+    }
 }

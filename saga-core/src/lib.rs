@@ -69,7 +69,7 @@
 //! async fn charge(amount: &u64) -> Result<u64, StepError> { Ok(*amount) }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0573
 //! use saga_core::prelude::*;
 //!
 //! // A plain function is not a step.
@@ -77,12 +77,13 @@
 //!
 //! saga! {
 //!     pub saga Pay(amount: u64) -> u64 {
-//!         charge(&amount)
+//!         let paid = charge(&amount);
+//!         paid
 //!     }
 //! }
 //! ```
 //!
-//! ```compile_fail
+//! ```compile_fail,E0277
 //! use saga_core::prelude::*;
 //!
 //! #[saga_step(pivot)]

@@ -85,10 +85,11 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
             format!("saga `{name}` has no steps: {BODY_HELP}"),
         );
     }
-    if output.is_some() && result.is_none() {
-        if let ReturnType::Type(arrow, ty) = &syntax.output {
-            errors.spanned(quote::quote!(#arrow #ty), format!("saga `{name}` declares an output, so its body must end with a result expression (without `;`)"));
-        }
+    if let (ReturnType::Type(arrow, ty), None) = (&syntax.output, &result) {
+        errors.spanned(
+            quote::quote!(#arrow #ty),
+            format!("saga `{name}` declares an output, so its body must end with a result expression (without `;`)"),
+        );
     }
 
     // Pass 2: names. Steps run once each; bindings are unique; arguments resolve.

@@ -198,9 +198,8 @@ impl VisitMut for NameLifetimes {
         if let Some(m) = &r.mutability {
             self.problems.push((m.to_token_stream(), "step parameters cannot be `&mut`: the saga state is shared by the step and its compensation".into()));
         }
-        match &r.lifetime {
-            None => r.lifetime = Some(syn::Lifetime::new("'__saga", r.and_token.span)),
-            Some(_) => {}
+        if r.lifetime.is_none() {
+            r.lifetime = Some(syn::Lifetime::new("'__saga", r.and_token.span));
         }
         syn::visit_mut::visit_type_reference_mut(self, r);
     }
