@@ -183,6 +183,9 @@ mod tests {
     #[test]
     fn hash_is_frozen() {
         // Stored in saga logs: changing the algorithm would refuse every resume.
-        assert_eq!(SagaDefinition::new("S", "x", A).hash(), "fnv1a64:55cdbff096266174");
+        assert_eq!(
+            SagaDefinition::new("S", "x", A).hash(),
+            "fnv1a64:55cdbff096266174"
+        );
     }
 }
