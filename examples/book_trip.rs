@@ -1,193 +1,107 @@
 //! Books a trip: reserve a flight, a hotel and a car, charge the card, then
 //! send a confirmation. Any failure before the charge undoes what was booked.
+//! The saga itself lives in `examples/trip` (crate `trip-saga`).
 //!
 //! ```text
-//! cargo run --example book_trip                    # the happy path
-//! cargo run --example book_trip -- --fail-at hotel # compensations run in reverse
+//! cargo run --example book_trip                             # in-process, the happy path
+//! cargo run --example book_trip -- --fail-at hotel          # compensations run in reverse
+//! cargo run --example book_trip -- --fail-at confirmation   # retried after the pivot
+//! cargo run --example book_trip -- --lambda --fail-at car   # every step on a local Lambda endpoint
 //! ```
 
-use std::sync::Mutex;
-use std::time::Instant;
-
+use saga_core::invoke::LambdaInvoker;
+use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
 use saga_core::log::SagaEvent;
 use saga_core::prelude::*;
-use serde::{Deserialize, Serialize};
+use trip_saga::functions::*;
+use trip_saga::*;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Trip {
-    pub traveller: String,
-    pub from: String,
-    pub to: String,
-    /// The step to fail, for the demonstration.
-    pub fail_at: Option<String>,
+struct Args {
+    fail_at: Option<String>,
+    lambda: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FlightBooking {
-    pub code: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HotelBooking {
-    pub code: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CarRental {
-    pub code: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Receipt {
-    pub amount_cents: u64,
-}
-
-#[derive(Debug)]
-pub struct Itinerary {
-    pub flight: FlightBooking,
-    pub hotel: HotelBooking,
-    pub car: CarRental,
-    pub receipt: Receipt,
-}
-
-static START: Mutex<Option<Instant>> = Mutex::new(None);
-
-/// Prints one timeline line with the current step context.
-fn timeline(what: &str) {
-    let ms = START
-        .lock()
-        .ok()
-        .and_then(|s| s.map(|s| s.elapsed().as_secs_f64() * 1000.0))
-        .unwrap_or(0.0);
-    let key = StepContext::current()
-        .map(|c| format!("{} attempt {}", c.idempotency_key(), c.attempt()))
-        .unwrap_or_default();
-    println!("{ms:>8.2} ms  {what:<32} {key}");
-}
-
-fn maybe_fail(trip: &Trip, step: &str) -> Result<(), StepError> {
-    if trip.fail_at.as_deref() == Some(step) {
-        timeline(&format!("  {step} fails (terminal)"));
-        return Err(StepError::terminal(format!("{step} is not available")));
-    }
-    Ok(())
-}
-
-#[saga_step(compensate = cancel_flight)]
-async fn reserve_flight(trip: &Trip) -> Result<FlightBooking, StepError> {
-    timeline("-> reserve_flight");
-    maybe_fail(trip, "flight")?;
-    Ok(FlightBooking {
-        code: format!("FL-{}-{}", trip.from, trip.to),
-    })
-}
-
-async fn cancel_flight(_trip: &Trip, booking: FlightBooking) -> Result<(), StepError> {
-    timeline(&format!("<- cancel_flight {}", booking.code));
-    Ok(())
-}
-
-#[saga_step(compensate = cancel_hotel, timeout_seconds = 10)]
-async fn reserve_hotel(trip: &Trip, flight: &FlightBooking) -> Result<HotelBooking, StepError> {
-    timeline("-> reserve_hotel");
-    maybe_fail(trip, "hotel")?;
-    Ok(HotelBooking {
-        code: format!("HT-{}-{}", trip.to, flight.code.len()),
-    })
-}
-
-async fn cancel_hotel(
-    _trip: &Trip,
-    _flight: &FlightBooking,
-    booking: HotelBooking,
-) -> Result<(), StepError> {
-    timeline(&format!("<- cancel_hotel {}", booking.code));
-    Ok(())
-}
-
-#[saga_step(compensate = return_car, retry(max_attempts = 2, interval_seconds = 1, backoff_rate = 2.0))]
-async fn rent_car(trip: &Trip) -> Result<CarRental, StepError> {
-    timeline("-> rent_car");
-    maybe_fail(trip, "car")?;
-    Ok(CarRental {
-        code: format!("CAR-{}", trip.to),
-    })
-}
-
-async fn return_car(_trip: &Trip, car: CarRental) -> Result<(), StepError> {
-    timeline(&format!("<- return_car {}", car.code));
-    Ok(())
-}
-
-#[saga_step(pivot)]
-async fn charge_card(trip: &Trip) -> Result<Receipt, StepError> {
-    timeline("-> charge_card (pivot)");
-    maybe_fail(trip, "charge")?;
-    Ok(Receipt {
-        amount_cents: 123_400,
-    })
-}
-
-#[saga_step(retriable, retry(max_attempts = 5, interval_seconds = 1, jitter = full))]
-async fn send_confirmation(trip: &Trip, receipt: &Receipt) -> Result<(), StepError> {
-    timeline("-> send_confirmation (retriable)");
-    println!(
-        "             mail to {}: paid {:.2}",
-        trip.traveller,
-        receipt.amount_cents as f64 / 100.0
-    );
-    Ok(())
-}
-
-saga! {
-    /// Books a trip; any failure before payment undoes what was booked.
-    pub saga BookTrip(trip: Trip) -> Itinerary {
-        let flight = reserve_flight(&trip);
-        let hotel = reserve_hotel(&trip, &flight);
-        let car = rent_car(&trip);
-        let receipt = charge_card(&trip);
-        send_confirmation(&trip, &receipt);
-        Itinerary { flight, hotel, car, receipt }
-    }
-}
-
-const STEPS: &[&str] = &["flight", "hotel", "car", "charge"];
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn parse_args() -> anyhow::Result<Option<Args>> {
     let mut args = std::env::args().skip(1);
-    let mut fail_at = None;
+    let mut parsed = Args {
+        fail_at: None,
+        lambda: false,
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--fail-at" => {
                 let step = args.next().unwrap_or_default();
-                if !STEPS.contains(&step.as_str()) {
-                    anyhow::bail!("--fail-at takes one of {}", STEPS.join(", "));
+                if !FAILURE_POINTS.contains(&step.as_str()) {
+                    anyhow::bail!("--fail-at takes one of {}", FAILURE_POINTS.join(", "));
                 }
-                fail_at = Some(step);
+                parsed.fail_at = Some(step);
             }
+            "--lambda" => parsed.lambda = true,
             "-h" | "--help" => {
-                println!("usage: book_trip [--fail-at {}]", STEPS.join("|"));
-                return Ok(());
+                println!(
+                    "usage: book_trip [--lambda] [--fail-at {}]\n\n  --lambda   run every step and compensation as a Lambda function on a local\n             Invoke endpoint, called through the real aws-sdk-lambda client",
+                    FAILURE_POINTS.join("|")
+                );
+                return Ok(None);
             }
             other => anyhow::bail!("unknown argument {other:?}; try --help"),
         }
     }
+    Ok(Some(parsed))
+}
 
-    let runtime = Runtime::in_memory();
+/// Hosts each step and compensation as a Lambda function on 127.0.0.1 and
+/// binds the saga to them.
+async fn lambda_runtime() -> anyhow::Result<(Runtime, LocalLambdaHandle)> {
+    let local = LocalLambda::new()
+        .step::<reserve_flight>(RESERVE_FLIGHT)
+        .compensation::<reserve_flight>(CANCEL_FLIGHT)
+        .step::<reserve_hotel>(RESERVE_HOTEL)
+        .compensation::<reserve_hotel>(CANCEL_HOTEL)
+        .step::<rent_car>(RENT_CAR)
+        .compensation::<rent_car>(RETURN_CAR)
+        .step::<charge_card>(CHARGE_CARD)
+        .step::<send_confirmation>(SEND_CONFIRMATION)
+        .start()
+        .await?;
+    println!("local Lambda Invoke endpoint on {}", local.url());
+    let lambda = LambdaInvoker::local(local.url());
+    let runtime = Runtime::builder()
+        .bind::<reserve_flight>(lambda.function(RESERVE_FLIGHT))
+        .bind_compensation::<reserve_flight>(lambda.function(CANCEL_FLIGHT))
+        .bind::<reserve_hotel>(lambda.function(RESERVE_HOTEL))
+        .bind_compensation::<reserve_hotel>(lambda.function(CANCEL_HOTEL))
+        .bind::<rent_car>(lambda.function(RENT_CAR))
+        .bind_compensation::<rent_car>(lambda.function(RETURN_CAR))
+        .bind::<charge_card>(lambda.function(CHARGE_CARD))
+        .bind::<send_confirmation>(lambda.function(SEND_CONFIRMATION))
+        .build();
+    runtime.preflight::<BookTrip>().await?;
+    println!("DryRun preflight: every function may be invoked");
+    Ok((runtime, local))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Some(args) = parse_args()? else {
+        return Ok(());
+    };
+    let (runtime, _local) = if args.lambda {
+        let (rt, local) = lambda_runtime().await?;
+        (rt, Some(local))
+    } else {
+        (Runtime::in_memory(), None)
+    };
     let trip = Trip {
         traveller: "Ada".into(),
         from: "LHR".into(),
         to: "JFK".into(),
-        fail_at,
+        fail_at: args.fail_at,
     };
     println!(
         "saga BookTrip, definition {}",
         BookTrip::definition().hash()
     );
-    *START
-        .lock()
-        .map_err(|_| anyhow::anyhow!("clock poisoned"))? = Some(Instant::now());
     let id = SagaId::new("trip-1")?;
     let outcome = BookTrip::run_with_id(&runtime, id.clone(), trip).await?;
     match &outcome {
@@ -202,10 +116,14 @@ async fn main() -> anyhow::Result<()> {
             println!("outcome: stuck at `{step}`: {error}")
         }
     }
+    print_log(&runtime, &id).await
+}
+
+async fn print_log(runtime: &Runtime, id: &SagaId) -> anyhow::Result<()> {
     println!("saga log for {id}:");
     let steps = BookTrip::definition().steps;
     let name = |k: &usize| steps.get(*k).map_or("?", |s| s.name);
-    for entry in runtime.log().history(&id).await? {
+    for entry in runtime.log().history(id).await? {
         let line = match &entry.event {
             SagaEvent::Created {
                 definition_hash, ..
@@ -221,12 +139,10 @@ async fn main() -> anyhow::Result<()> {
                 attempt,
                 error,
                 retry,
-            } => {
-                format!(
-                    "{} failed on attempt {attempt} ({error}), retry: {retry}",
-                    name(step)
-                )
-            }
+            } => format!(
+                "{} failed on attempt {attempt} ({error}), retry: {retry}",
+                name(step)
+            ),
             SagaEvent::UnwindStarted { failed_step, .. } => {
                 format!("unwinding after {}", name(failed_step))
             }

@@ -1,2 +1,2 @@
-//! Shared fixtures for the examples, integration tests and benchmarks of the
-//! saga workspace. Nothing here is part of the public `saga-core` API.
+//! The `saga-suite` package holds the workspace's examples, integration tests
+//! and benchmarks; its library is empty on purpose.

@@ -161,6 +161,40 @@ async fn unresolved_ambiguity_leaves_the_saga_stuck_without_compensating() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_retryable_error_does_not_resolve_an_earlier_ambiguous_one() {
+    // Attempt 1 may have taken effect; attempts 2 and 3 say nothing about it.
+    let (id, outcome) = run(Plan::new().with("b", &[Ambiguous, Retryable, Retryable])).await;
+    assert!(
+        matches!(
+            outcome,
+            SagaOutcome::Stuck {
+                step: "b",
+                direction: Direction::Forward,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(compensated(&id).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminal_answer_resolves_an_earlier_ambiguous_one() {
+    let (id, outcome) = run(Plan::new().with("b", &[Ambiguous, Terminal])).await;
+    assert!(
+        matches!(
+            outcome,
+            SagaOutcome::Compensated {
+                failed_step: "b",
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(compensated(&id), s(&["a"]));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_timeout_is_ambiguous_and_retried() {
     let start = tokio::time::Instant::now();
     let (id, outcome) = run(Plan::new().with("c", &[Sleep(60)])).await;
@@ -344,20 +378,32 @@ async fn definition_exposes_steps_kinds_and_edges() {
         ]
     );
     let edges: Vec<_> = def.edges().collect();
-    assert!(edges.contains(&(ArgSource::Input, 0)));
-    assert!(edges.contains(&(ArgSource::Step(0), 1)));
-    assert!(edges.contains(&(ArgSource::Step(3), 4)));
+    assert_eq!(
+        edges,
+        vec![
+            (ArgSource::Input, 0),
+            (ArgSource::Input, 1),
+            (ArgSource::Step(0), 1),
+            (ArgSource::Input, 2),
+            (ArgSource::Step(1), 2),
+            (ArgSource::Input, 3),
+            (ArgSource::Step(2), 3),
+            (ArgSource::Input, 4),
+            (ArgSource::Step(3), 4),
+        ]
+    );
     assert_eq!(def.steps[2].timeout_seconds, 5);
     assert_eq!(def.steps[4].retry.max_attempts, 4);
     assert_eq!(def.hash(), Flow::definition().hash());
 }
 
-/// A log that journals each append next to the steps' effects, and can fail on demand.
+/// A log that records each append on the shared clock, and can fail on demand.
 struct Recording {
     inner: saga_core::InMemoryLog,
     fail_at: Option<usize>,
     seen: Mutex<usize>,
-    order: Arc<Mutex<Vec<String>>>,
+    appends: Arc<Mutex<Vec<(u64, SagaEvent)>>>,
+    failed_at_tick: Arc<Mutex<Option<u64>>>,
 }
 
 impl SagaLog for Recording {
@@ -368,15 +414,17 @@ impl SagaLog for Recording {
     ) -> BoxFuture<'a, Result<(), LogError>> {
         let mut seen = self.seen.lock().expect("lock");
         *seen += 1;
+        let tick = common::tick();
         if Some(*seen) == self.fail_at {
+            *self.failed_at_tick.lock().expect("lock") = Some(tick);
             return Box::pin(std::future::ready(Err(LogError::Storage(
                 "disk full".into(),
             ))));
         }
-        self.order
+        self.appends
             .lock()
             .expect("lock")
-            .push(format!("log:{}", event.kind()));
+            .push((tick, event.clone()));
         self.inner.append(id, event)
     }
     fn history<'a>(&'a self, id: &'a SagaId) -> BoxFuture<'a, Result<Vec<LogEntry>, LogError>> {
@@ -388,31 +436,65 @@ impl SagaLog for Recording {
 }
 
 #[tokio::test(start_paused = true)]
-async fn each_effect_is_preceded_by_its_log_event_and_a_log_failure_stops_the_saga() {
-    // Count the appends of a clean run, then fail at each one in turn.
-    let clean = 1 + 2 * 5 + 1;
-    for fail_at in 1..=clean {
-        let order = Arc::new(Mutex::new(Vec::new()));
+async fn every_effect_follows_its_log_event_and_nothing_runs_after_a_log_failure() {
+    // A run with retries and an unwind: b retries once, c fails, b and a are compensated.
+    let plan = Plan::new().with("b", &[Retryable]).with("c", &[Terminal]);
+    let index = |step: &str| ["a", "b", "c", "p", "r"].iter().position(|s| *s == step);
+    let mut total = None;
+    for fail_at in 1.. {
+        let appends = Arc::new(Mutex::new(Vec::new()));
+        let failed_at_tick = Arc::new(Mutex::new(None));
         let log = Recording {
             inner: saga_core::InMemoryLog::new(),
             fail_at: Some(fail_at),
             seen: Mutex::new(0),
-            order: order.clone(),
+            appends: appends.clone(),
+            failed_at_tick: failed_at_tick.clone(),
         };
-        let runtime = Runtime::builder().log(log).build();
+        let runtime = Runtime::builder().log(log).jitter_seed(3).build();
         let id = id("rec");
-        let result = Flow::run_with_id(&runtime, id.clone(), Plan::new()).await;
-        assert!(
-            matches!(result, Err(SagaError::Log(LogError::Storage(_)))),
-            "{result:?}"
-        );
-        // Every effect that ran was preceded by its step_started event.
-        let started = order
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|l| *l == "log:step_started")
-            .count();
-        assert_eq!(journal(&id).len(), started, "append {fail_at}");
+        let result = Flow::run_with_id(&runtime, id.clone(), plan.clone()).await;
+        let appends = appends.lock().expect("lock").clone();
+        // Each effect was preceded by the log event that announced it.
+        for effect in journal(&id) {
+            let announced = appends.iter().any(|(tick, event)| {
+                *tick < effect.tick
+                    && match (event, effect.direction) {
+                        (SagaEvent::StepStarted { step, attempt }, Direction::Forward)
+                        | (
+                            SagaEvent::CompensationStarted { step, attempt },
+                            Direction::Compensation,
+                        ) => Some(*step) == index(&effect.step) && *attempt == effect.attempt,
+                        _ => false,
+                    }
+            });
+            assert!(
+                announced,
+                "{effect:?} ran before its log event (append {fail_at} fails)"
+            );
+        }
+        match *failed_at_tick.lock().expect("lock") {
+            Some(failed) => {
+                assert!(
+                    matches!(result, Err(SagaError::Log(LogError::Storage(_)))),
+                    "{result:?}"
+                );
+                assert!(
+                    journal(&id).iter().all(|e| e.tick < failed),
+                    "an effect ran after the log failed"
+                );
+            }
+            None => {
+                // The run needed fewer appends than `fail_at`: every prefix was covered.
+                assert!(
+                    matches!(result, Result::Ok(SagaOutcome::Compensated { .. })),
+                    "{result:?}"
+                );
+                total = Some(fail_at - 1);
+                break;
+            }
+        }
     }
+    // created, a, b (two attempts), c failed, unwind, two compensations, compensated.
+    assert_eq!(total, Some(15));
 }

@@ -130,22 +130,30 @@ fn model(shape: &[&str], plan: &Plan) -> Expected {
         } else {
             FORWARD_RETRIES
         };
-        let mut last = Behavior::Ok;
+        // An ambiguous attempt leaves the outcome unknown until a success or a
+        // terminal answer; a retryable answer says nothing about it.
+        let mut unknown = false;
         let mut ok = false;
         for n in 0..=budget {
-            last = attempt(plan, step, n);
-            if last == Behavior::Ok {
-                ok = true;
-                break;
-            }
-            if !retriable && last == Behavior::Terminal {
-                break;
+            match attempt(plan, step, n) {
+                Behavior::Ok => {
+                    ok = true;
+                    break;
+                }
+                Behavior::Ambiguous => unknown = true,
+                Behavior::Terminal => {
+                    unknown = false;
+                    if !retriable {
+                        break;
+                    }
+                }
+                _ => {}
             }
         }
         if ok {
             continue;
         }
-        if retriable || last == Behavior::Ambiguous {
+        if retriable || unknown {
             return Expected::StuckForward {
                 step: step.to_string(),
             };
@@ -230,12 +238,22 @@ proptest! {
                 prop_assert_eq!(&undone, &expected, "compensations of {}", failed_step);
                 prop_assert!(!pivot_done, "compensated after the pivot succeeded");
             }
-            SagaOutcome::Stuck { direction, .. } => {
+            SagaOutcome::Stuck { direction, step, .. } => {
                 if pivot_done {
                     prop_assert!(undone.is_empty(), "compensation after the pivot: {undone:?}");
                 }
                 if *direction == Direction::Forward {
                     prop_assert!(undone.is_empty());
+                } else {
+                    // Everything after the stuck compensation was compensated, in reverse.
+                    let at = shape.iter().position(|s| s == step).expect("stuck step is in the shape");
+                    let mut expected: Vec<String> = done
+                        .iter()
+                        .filter(|s| s.starts_with('c') && shape.iter().position(|x| x == s) > Some(at))
+                        .cloned()
+                        .collect();
+                    expected.reverse();
+                    prop_assert_eq!(&undone, &expected);
                 }
             }
         }

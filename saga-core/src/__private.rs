@@ -5,6 +5,7 @@ pub use serde;
 pub use std::future::Future;
 
 use crate::error::StepError;
+use crate::invoke::{Route, payload};
 use crate::saga::{Invocation, Op, Produced, StateError, Stored};
 use crate::step::{RunsAfter, Step, StepReturn};
 
@@ -31,22 +32,44 @@ pub const fn is_step<S: Step>() {}
 /// Compile-time check that `Next` may run right after `Prev`.
 pub const fn runs_after<Prev: Step, Next: Step + RunsAfter<Prev::Kind>>() {}
 
-/// Starts running or compensating step `S` with `args`; `output` is the step's
-/// recorded output, needed by the compensation.
+/// Starts running or compensating step `S` with `args`, in-process or on the
+/// remote function `route` names; `output` is the step's recorded output,
+/// needed by the compensation.
 pub fn dispatch<'a, S: Step>(
     op: Op,
     args: S::Args<'a>,
-    output: &Option<S::Output>,
+    output: &'a Option<S::Output>,
+    route: Route<'a>,
 ) -> Result<Invocation<'a>, StateError> {
-    match op {
-        Op::Forward => Ok(Box::pin(async move {
+    match (op, route) {
+        (Op::Forward, Route::Local) => Ok(Box::pin(async move {
             let out = S::call(args).await?;
             Produced::new(out).map(Some)
         })),
-        Op::Compensate => {
+        (Op::Compensate, Route::Local) => {
             let out = output.clone().ok_or(StateError::Missing(S::NAME))?;
             let fut = S::compensate(args, out).ok_or(StateError::NotCompensatable(S::NAME))?;
             Ok(Box::pin(async move { fut.await.map(|()| None) }))
+        }
+        (Op::Forward, Route::Remote(remote, metadata)) => Ok(Box::pin(async move {
+            let payload = payload::request::<S>(&args, None, &metadata)?;
+            match crate::invoke::call(remote, payload).await? {
+                Some(json) => {
+                    let value = payload::decode_output::<S>(json.clone())?;
+                    Ok(Some(Produced::with_json(value, json)))
+                }
+                // Fire-and-forget: the binding check admits only `()` outputs here.
+                None => {
+                    Produced::new(payload::decode_output::<S>(serde_json::Value::Null)?).map(Some)
+                }
+            }
+        })),
+        (Op::Compensate, Route::Remote(remote, metadata)) => {
+            let out = output.as_ref().ok_or(StateError::Missing(S::NAME))?;
+            Ok(Box::pin(async move {
+                let payload = payload::request::<S>(&args, Some(out), &metadata)?;
+                crate::invoke::call(remote, payload).await.map(|_| None)
+            }))
         }
     }
 }

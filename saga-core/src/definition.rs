@@ -36,6 +36,10 @@ pub struct StepDef {
     pub retry: RetryPolicy,
     /// The per-attempt timeout, in seconds.
     pub timeout_seconds: u32,
+    /// Whether the output can be decoded from JSON `null` (true for `()`): a
+    /// fire-and-forget invocation, which yields no result, needs that.
+    #[serde(skip)]
+    pub output_accepts_null: fn() -> bool,
 }
 
 impl StepDef {
@@ -49,8 +53,13 @@ impl StepDef {
             has_body: S::HAS_BODY,
             retry: S::RETRY,
             timeout_seconds: S::TIMEOUT_SECONDS,
+            output_accepts_null: accepts_null::<S::Output>,
         }
     }
+}
+
+fn accepts_null<T: serde::de::DeserializeOwned>() -> bool {
+    serde_json::from_value::<T>(serde_json::Value::Null).is_ok()
 }
 
 /// The static definition of a saga.
@@ -164,6 +173,7 @@ mod tests {
         has_body: true,
         retry: RetryPolicy::DEFAULT,
         timeout_seconds: 60,
+        output_accepts_null: || false,
     }];
     const B: &[StepDef] = &[StepDef {
         kind: StepKind::Pivot,

@@ -114,6 +114,36 @@ impl StepError {
         Self::new(ErrorClass::Ambiguous, names::TIMEOUT, message)
     }
 
+    /// An error reported by a remote function as `errorType` / `errorMessage`.
+    ///
+    /// The class follows from the name: `Saga.Terminal` and names under
+    /// `Saga.Terminal.` (plus the contract errors `Saga.BadPayload`,
+    /// `Saga.BadOutput`, `Saga.PayloadTooLarge`) are terminal; `Saga.Retryable`
+    /// and names under `Saga.Retryable.` are retryable; every other name, such
+    /// as a Rust type name from an unhandled error, leaves the outcome unknown
+    /// and is ambiguous. To keep a custom name's class across a remote call,
+    /// put it under one of those prefixes, e.g. `Saga.Terminal.CardDeclined`.
+    pub fn from_remote(name: &str, message: impl Into<String>) -> Self {
+        let under = |prefix: &str| {
+            name == prefix
+                || name
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.'))
+        };
+        let class = if under(names::TERMINAL)
+            || matches!(
+                name,
+                "Saga.BadPayload" | "Saga.BadOutput" | "Saga.PayloadTooLarge"
+            ) {
+            ErrorClass::Terminal
+        } else if under(names::RETRYABLE) {
+            ErrorClass::Retryable
+        } else {
+            ErrorClass::Ambiguous
+        };
+        Self::new(class, name.to_owned(), message)
+    }
+
     /// The error's class.
     pub fn class(&self) -> ErrorClass {
         self.class

@@ -132,6 +132,7 @@ mod context;
 mod definition;
 mod error;
 mod exec;
+pub mod invoke;
 pub mod log;
 mod retry;
 mod saga;

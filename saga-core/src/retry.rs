@@ -71,13 +71,24 @@ impl RetryPolicy {
 
     /// The wait before retry number `retry` (1-based), before jitter.
     pub fn backoff(&self, retry: u32) -> Duration {
+        const YEAR: f64 = 31_622_400.0;
         let exponent = retry.saturating_sub(1).min(1024) as i32;
-        let mut secs = f64::from(self.interval_seconds) * self.backoff_rate.max(1.0).powi(exponent);
+        // The fields are public, so any f64 can arrive here: a rate below 1 or
+        // NaN counts as 1, and an overflowing product saturates instead of
+        // reaching `Duration::from_secs_f64`, which panics on NaN.
+        let rate = if self.backoff_rate >= 1.0 {
+            self.backoff_rate
+        } else {
+            1.0
+        };
+        let mut secs = f64::from(self.interval_seconds) * rate.powi(exponent);
+        if secs.is_nan() {
+            secs = 0.0;
+        }
         if let Some(cap) = self.max_delay_seconds {
             secs = secs.min(f64::from(cap));
         }
-        // An uncapped exponential can leave the range of Duration: saturate at a year.
-        Duration::from_secs_f64(secs.clamp(0.0, 31_622_400.0))
+        Duration::from_secs_f64(secs.clamp(0.0, YEAR))
     }
 
     /// The wait before retry number `retry`, with jitter drawn from `unit`, a number in `[0, 1)`.
@@ -131,5 +142,26 @@ mod tests {
             ..RetryPolicy::DEFAULT
         };
         assert_eq!(p.backoff(u32::MAX), Duration::from_secs(31_622_400));
+    }
+
+    #[test]
+    fn hostile_fields_never_panic() {
+        for (interval, rate, cap) in [
+            (0, f64::INFINITY, None),
+            (0, f64::NAN, Some(5)),
+            (1, f64::NEG_INFINITY, None),
+            (u32::MAX, f64::MAX, None),
+        ] {
+            let p = RetryPolicy {
+                max_attempts: u32::MAX,
+                interval_seconds: interval,
+                backoff_rate: rate,
+                max_delay_seconds: cap,
+                jitter: Jitter::Full,
+            };
+            for k in [1, 2, 1025, u32::MAX] {
+                let _ = p.delay(k, 0.5);
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::context::SagaId;
 use crate::definition::SagaDefinition;
 use crate::error::StepError;
 use crate::exec::{Runtime, SagaError, SagaOutcome};
+use crate::invoke::Route;
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -33,6 +34,14 @@ pub struct Produced {
 }
 
 impl Produced {
+    /// Wraps a step's output whose JSON is already known.
+    pub(crate) fn with_json<T: Send + 'static>(value: T, json: serde_json::Value) -> Self {
+        Produced {
+            value: Box::new(value),
+            json,
+        }
+    }
+
     /// Wraps a step's output.
     pub fn new<T: Serialize + Send + 'static>(value: T) -> Result<Self, StepError> {
         let json = serde_json::to_value(&value).map_err(|e| {
@@ -78,6 +87,9 @@ pub enum StateError {
     /// The step is a pivot or retriable step and cannot be compensated.
     #[error("step `{0}` has no compensation")]
     NotCompensatable(&'static str),
+    /// The saga's result expression panicked.
+    #[error("the saga's result expression panicked: {0}")]
+    ResultPanicked(String),
     /// A recorded output has the wrong type.
     #[error("the recorded output of step `{step}` does not fit its type: {reason}")]
     BadOutput {
@@ -104,8 +116,14 @@ pub trait Saga: Sized + Send + Sync + 'static {
     /// The state before any step has run.
     fn start(input: Self::Input) -> Self::State;
 
-    /// Starts running or compensating step `step`, with its arguments taken from `state`.
-    fn dispatch(state: &Self::State, step: usize, op: Op) -> Result<Invocation<'_>, StateError>;
+    /// Starts running or compensating step `step`, with its arguments taken
+    /// from `state`, in-process or remotely as `route` says.
+    fn dispatch<'a>(
+        state: &'a Self::State,
+        step: usize,
+        op: Op,
+        route: Route<'a>,
+    ) -> Result<Invocation<'a>, StateError>;
 
     /// Puts a step's output into the state.
     fn store(state: &mut Self::State, step: usize, value: Stored) -> Result<(), StateError>;

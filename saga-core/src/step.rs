@@ -71,6 +71,12 @@ pub trait Step: Send + Sync + 'static {
     type Output: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     /// The step's arguments as a tuple, borrowing from the saga state for `'a`.
     type Args<'a>: Serialize + Send + 'a;
+    /// The arguments as an owned tuple, as a remote function decodes them from
+    /// its payload (`&T` parameters become `T::Owned`).
+    type Owned: DeserializeOwned + Send + Sync + 'static;
+
+    /// Lends owned arguments as the step's arguments.
+    fn borrow(owned: &Self::Owned) -> Self::Args<'_>;
 
     /// Runs the step's body.
     fn call(args: Self::Args<'_>) -> impl Future<Output = Result<Self::Output, StepError>> + Send;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use saga_core::prelude::*;
@@ -49,6 +50,15 @@ pub struct Entry {
     pub attempt: u32,
     pub key: String,
     pub ok: bool,
+    /// When the effect started, on the shared [`tick`] clock.
+    pub tick: u64,
+}
+
+static CLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// A global logical clock, to order effects against saga log appends.
+pub fn tick() -> u64 {
+    CLOCK.fetch_add(1, Ordering::SeqCst)
 }
 
 static JOURNAL: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -85,6 +95,7 @@ pub fn compensated(id: &SagaId) -> Vec<String> {
 /// Runs the scripted behaviour for the current invocation and journals it.
 pub async fn act(plan: &Plan, value: u64) -> Result<u64, StepError> {
     let ctx = StepContext::current().expect("steps run inside a step context");
+    let tick = tick();
     let key = match ctx.direction() {
         Direction::Forward => ctx.step().to_owned(),
         Direction::Compensation => format!("undo:{}", ctx.step()),
@@ -113,6 +124,7 @@ pub async fn act(plan: &Plan, value: u64) -> Result<u64, StepError> {
         attempt: ctx.attempt(),
         key: ctx.idempotency_key(),
         ok: result.is_ok(),
+        tick,
     });
     result
 }

@@ -50,7 +50,7 @@ impl<F: Future + Unpin> Future for CatchUnwind<F> {
     }
 }
 
-fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
+pub(crate) fn panic_message(panic: &Box<dyn Any + Send>) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

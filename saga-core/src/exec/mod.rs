@@ -11,9 +11,11 @@ use std::sync::Arc;
 pub use outcome::{SagaError, SagaOutcome};
 
 use crate::context::SagaId;
+use crate::invoke::{Bindings, PreflightError, PreflightFailure, Remote};
 use crate::log::{InMemoryLog, SagaLog};
 use crate::retry::RetryPolicy;
 use crate::saga::Saga;
+use crate::step::Step;
 use jitter::JitterSource;
 
 /// Runs sagas. Cheap to clone; clones share the saga log.
@@ -35,6 +37,7 @@ pub struct Runtime {
 
 struct Inner {
     log: Arc<dyn SagaLog>,
+    bindings: Bindings,
     compensation_retry: RetryPolicy,
     jitter: JitterSource,
 }
@@ -49,6 +52,7 @@ impl Runtime {
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder {
             log: None,
+            bindings: Bindings::default(),
             compensation_retry: RetryPolicy::COMPENSATION,
             jitter_seed: None,
         }
@@ -57,6 +61,48 @@ impl Runtime {
     /// The saga log.
     pub fn log(&self) -> &dyn SagaLog {
         &*self.inner.log
+    }
+
+    /// Checks, without running anything, that this runtime can run saga `S`:
+    /// every step without a body is bound to a remote function, and
+    /// fire-and-forget bindings sit only on retriable steps whose output is
+    /// not needed. `run` performs the same check first.
+    pub fn check<S: Saga>(&self) -> Result<(), SagaError> {
+        let def = S::definition();
+        let problems = self.inner.bindings.check(def);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SagaError::Config {
+                saga: def.name,
+                problems,
+            })
+        }
+    }
+
+    /// Asks every remote function bound to a step or compensation of saga `S`
+    /// whether it may be invoked, without running any (Lambda `DryRun`).
+    /// Every failure is listed.
+    pub async fn preflight<S: Saga>(&self) -> Result<(), PreflightError> {
+        let def = S::definition();
+        let mut failures = Vec::new();
+        for (step, remote) in self.inner.bindings.remotes(def) {
+            if let Err(error) = remote.invoker.preflight(&remote.target).await {
+                failures.push(PreflightFailure {
+                    step,
+                    target: remote.target.name.clone(),
+                    error,
+                });
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(PreflightError {
+                saga: def.name,
+                failures,
+            })
+        }
     }
 
     /// Runs saga `S` with a fresh random id.
@@ -77,6 +123,7 @@ impl Runtime {
 /// Builds a [`Runtime`].
 pub struct RuntimeBuilder {
     log: Option<Arc<dyn SagaLog>>,
+    bindings: Bindings,
     compensation_retry: RetryPolicy,
     jitter_seed: Option<u64>,
 }
@@ -102,6 +149,24 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Runs step `S` on a remote function instead of its in-process body.
+    pub fn bind<S: Step>(mut self, remote: Remote) -> Self {
+        self.bindings.bind(S::NAME, remote);
+        self
+    }
+
+    /// Runs the compensation of step `S` on a remote function.
+    pub fn bind_compensation<S: Step>(mut self, remote: Remote) -> Self {
+        self.bindings.bind_compensation(S::NAME, remote);
+        self
+    }
+
+    /// Replaces the whole binding table, e.g. one built from configuration.
+    pub fn bindings(mut self, bindings: Bindings) -> Self {
+        self.bindings = bindings;
+        self
+    }
+
     /// Seeds the jitter source, for reproducible retry timing.
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
@@ -113,6 +178,7 @@ impl RuntimeBuilder {
         Runtime {
             inner: Arc::new(Inner {
                 log: self.log.unwrap_or_else(|| Arc::new(InMemoryLog::new())),
+                bindings: self.bindings,
                 compensation_retry: self.compensation_retry,
                 jitter: self
                     .jitter_seed

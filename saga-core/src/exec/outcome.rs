@@ -2,6 +2,7 @@
 
 use crate::context::{Direction, SagaId};
 use crate::error::StepError;
+use crate::invoke::ConfigProblem;
 use crate::log::LogError;
 use crate::saga::StateError;
 
@@ -48,17 +49,18 @@ impl<T> SagaOutcome<T> {
 /// Why a saga could not run, or could not be driven to an end.
 #[derive(Debug, thiserror::Error)]
 pub enum SagaError {
-    /// Some steps were declared without a body, and nothing tells the runtime
-    /// where they run. Nothing was started.
+    /// The runtime's bindings cannot run this saga: a step without a body has
+    /// no remote binding, or a fire-and-forget binding is misplaced. Every
+    /// problem is listed; nothing was started.
     #[error(
-        "saga `{saga}` cannot start: no body and no binding for step(s) {}; give each a body, or bind it to a remote function",
-        steps.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        "saga `{saga}` cannot start: {}",
+        problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
-    UnboundSteps {
+    Config {
         /// The saga.
         saga: &'static str,
-        /// Every step the runtime cannot run.
-        steps: Vec<&'static str>,
+        /// Every problem found.
+        problems: Vec<ConfigProblem>,
     },
     /// The input cannot be serialised into the saga log. Nothing was started.
     #[error("saga `{saga}`: the input cannot be serialised to JSON: {reason}")]

@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::StepError;
+use crate::step::StepKind;
 
 /// A transition of one saga. Steps are identified by their index in the
 /// saga's definition.
@@ -18,8 +19,8 @@ pub enum SagaEvent {
         saga: String,
         /// The hash of the saga's definition ([`SagaDefinition::hash`](crate::SagaDefinition::hash)).
         definition_hash: String,
-        /// How many steps the saga has.
-        steps: usize,
+        /// The kind of each step, in order: the log checks the order rules with them.
+        kinds: Vec<StepKind>,
         /// The input, as JSON.
         input: serde_json::Value,
     },

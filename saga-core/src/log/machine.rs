@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::SagaEvent;
+use crate::step::StepKind;
 
 /// Where a saga is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,11 +80,17 @@ pub struct IllegalTransition {
     pub why: String,
 }
 
+/// The most steps a saga may declare; a larger count in a log is corrupt.
+pub const MAX_STEPS: usize = 10_000;
+
 /// The state of one saga, rebuilt from its events.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SagaMachine {
     status: Option<SagaStatus>,
+    kinds: Vec<StepKind>,
     steps: Vec<StepState>,
+    /// The step whose failure started the unwind.
+    failed_step: Option<usize>,
 }
 
 impl SagaMachine {
@@ -116,37 +123,41 @@ impl SagaMachine {
     /// Applies `event` if it is legal in the current state.
     pub fn apply(&mut self, event: &SagaEvent) -> Result<(), IllegalTransition> {
         let next = self.check(event)?;
-        match *event {
-            SagaEvent::Created { steps, .. } => {
-                self.steps = vec![StepState::Pending; steps];
+        match event {
+            SagaEvent::Created { kinds, .. } => {
+                self.kinds = kinds.clone();
+                self.steps = vec![StepState::Pending; kinds.len()];
             }
-            SagaEvent::StepStarted { step, attempt } => {
+            &SagaEvent::StepStarted { step, attempt } => {
                 self.steps[step] = StepState::Running { attempt }
             }
-            SagaEvent::StepSucceeded { step, .. } => self.steps[step] = StepState::Succeeded,
-            SagaEvent::StepFailed {
+            &SagaEvent::StepSucceeded { step, .. } => self.steps[step] = StepState::Succeeded,
+            &SagaEvent::StepFailed {
                 step,
                 attempt,
                 retry,
                 ..
             } => self.steps[step] = StepState::Failed { attempt, retry },
-            SagaEvent::CompensationStarted { step, attempt } => {
+            &SagaEvent::UnwindStarted { failed_step, .. } => self.failed_step = Some(failed_step),
+            &SagaEvent::CompensationStarted { step, attempt } => {
                 self.steps[step] = StepState::Compensating { attempt }
             }
-            SagaEvent::CompensationSucceeded { step } => self.steps[step] = StepState::Compensated,
-            SagaEvent::CompensationFailed {
+            &SagaEvent::CompensationSucceeded { step } => self.steps[step] = StepState::Compensated,
+            &SagaEvent::CompensationFailed {
                 step,
                 attempt,
                 retry,
                 ..
             } => self.steps[step] = StepState::CompensationFailed { attempt, retry },
-            SagaEvent::UnwindStarted { .. }
-            | SagaEvent::Completed
-            | SagaEvent::Compensated
-            | SagaEvent::Stuck { .. } => {}
+            SagaEvent::Completed | SagaEvent::Compensated | SagaEvent::Stuck { .. } => {}
         }
         self.status = Some(next);
         Ok(())
+    }
+
+    /// True when attempt `next` may follow a state that allowed `attempt`.
+    fn follows(attempt: u32, next: u32) -> bool {
+        attempt.checked_add(1) == Some(next)
     }
 
     /// Checks `event` and returns the status it leads to.
@@ -164,7 +175,7 @@ impl SagaMachine {
                 .copied()
                 .ok_or_else(|| fail(format!("no step {step} in a saga of {}", self.steps.len())))
         };
-        let busy = |except: usize| {
+        let in_flight = |except: usize| {
             self.steps.iter().enumerate().any(|(i, s)| {
                 i != except
                     && matches!(
@@ -176,8 +187,23 @@ impl SagaMachine {
                     )
             })
         };
+        // Compensatable steps in `range` that are not compensated yet.
+        let pending_compensation = |range: std::ops::Range<usize>| {
+            range.into_iter().find(|&j| {
+                self.kinds.get(j) == Some(&StepKind::Compensatable)
+                    && self.steps.get(j) != Some(&S::Compensated)
+            })
+        };
         match (self.status, event) {
-            (None, SagaEvent::Created { .. }) => Ok(Running),
+            (None, SagaEvent::Created { kinds, .. }) => {
+                if kinds.len() > MAX_STEPS {
+                    return Err(fail(format!(
+                        "{} steps is more than {MAX_STEPS}",
+                        kinds.len()
+                    )));
+                }
+                Ok(Running)
+            }
             (None, _) => Err(fail("the saga has not been created".into())),
             (Some(_), SagaEvent::Created { .. }) => Err(fail("the saga already exists".into())),
             (Some(s), _) if s.is_final() => Err(fail("the saga has ended".into())),
@@ -185,7 +211,7 @@ impl SagaMachine {
             (Some(Running), &SagaEvent::StepStarted { step, attempt }) => {
                 let ok = match step_of(step)? {
                     S::Pending => attempt == 1,
-                    S::Failed { attempt: a, retry } => retry && attempt == a + 1,
+                    S::Failed { attempt: a, retry } => retry && Self::follows(a, attempt),
                     _ => false,
                 };
                 if !ok {
@@ -196,31 +222,31 @@ impl SagaMachine {
                         "step {i} has not succeeded before step {step}"
                     )));
                 }
-                if busy(step) {
+                if in_flight(step) {
                     return Err(fail("another step is still in flight".into()));
                 }
                 Ok(Running)
             }
-            (Some(Running), &SagaEvent::StepSucceeded { step, .. })
-            | (Some(Running), &SagaEvent::StepFailed { step, .. }) => {
-                let attempt_ok = match (step_of(step)?, event) {
-                    (S::Running { attempt }, SagaEvent::StepFailed { attempt: a, .. }) => {
-                        attempt == *a
-                    }
-                    (S::Running { .. }, _) => true,
-                    _ => false,
-                };
-                if attempt_ok {
-                    Ok(Running)
-                } else {
-                    Err(fail(format!("step {step} is not running")))
-                }
-            }
+            (Some(Running), &SagaEvent::StepSucceeded { step, .. }) => match step_of(step)? {
+                S::Running { .. } => Ok(Running),
+                _ => Err(fail(format!("step {step} is not running"))),
+            },
+            (Some(Running), &SagaEvent::StepFailed { step, attempt, .. }) => match step_of(step)? {
+                S::Running { attempt: a } if a == attempt => Ok(Running),
+                _ => Err(fail(format!(
+                    "step {step} is not running attempt {attempt}"
+                ))),
+            },
             (Some(Running), &SagaEvent::UnwindStarted { failed_step, .. }) => {
-                match step_of(failed_step)? {
-                    S::Failed { retry: false, .. } => Ok(Compensating),
-                    _ => Err(fail(format!("step {failed_step} has not failed for good"))),
+                if !matches!(step_of(failed_step)?, S::Failed { retry: false, .. }) {
+                    return Err(fail(format!("step {failed_step} has not failed for good")));
                 }
+                if self.kinds[failed_step] == StepKind::Retriable {
+                    return Err(fail(format!(
+                        "step {failed_step} is retriable: it never unwinds"
+                    )));
+                }
+                Ok(Compensating)
             }
             (Some(Running), SagaEvent::Completed) => {
                 if self.steps.iter().all(|s| *s == S::Succeeded) {
@@ -230,9 +256,17 @@ impl SagaMachine {
                 }
             }
             (Some(Compensating), &SagaEvent::CompensationStarted { step, attempt }) => {
+                let failed = self.failed_step.unwrap_or(0);
+                if step >= failed || self.kinds.get(step) != Some(&StepKind::Compensatable) {
+                    return Err(fail(format!(
+                        "step {step} is not a completed compensatable step before step {failed}"
+                    )));
+                }
                 let ok = match step_of(step)? {
                     S::Succeeded => attempt == 1,
-                    S::CompensationFailed { attempt: a, retry } => retry && attempt == a + 1,
+                    S::CompensationFailed { attempt: a, retry } => {
+                        retry && Self::follows(a, attempt)
+                    }
                     _ => false,
                 };
                 if !ok {
@@ -240,42 +274,42 @@ impl SagaMachine {
                         "step {step} cannot start compensation attempt {attempt}"
                     )));
                 }
-                if busy(step) {
-                    return Err(fail("another invocation is still in flight".into()));
+                if let Some(j) = pending_compensation(step + 1..failed) {
+                    return Err(fail(format!(
+                        "step {j} must be compensated before step {step}"
+                    )));
                 }
-                if let Some(i) = (step + 1..self.steps.len())
-                    .find(|&i| matches!(self.steps[i], S::Compensating { .. }))
-                {
-                    return Err(fail(format!("step {i} is still being compensated")));
+                if in_flight(step) {
+                    return Err(fail("another invocation is still in flight".into()));
                 }
                 Ok(Compensating)
             }
-            (Some(Compensating), &SagaEvent::CompensationSucceeded { step })
-            | (Some(Compensating), &SagaEvent::CompensationFailed { step, .. }) => {
-                let attempt_ok = match (step_of(step)?, event) {
-                    (
-                        S::Compensating { attempt },
-                        SagaEvent::CompensationFailed { attempt: a, .. },
-                    ) => attempt == *a,
-                    (S::Compensating { .. }, _) => true,
-                    _ => false,
-                };
-                if attempt_ok {
-                    Ok(Compensating)
-                } else {
-                    Err(fail(format!("step {step} is not being compensated")))
+            (Some(Compensating), &SagaEvent::CompensationSucceeded { step }) => {
+                match step_of(step)? {
+                    S::Compensating { .. } => Ok(Compensating),
+                    _ => Err(fail(format!("step {step} is not being compensated"))),
+                }
+            }
+            (Some(Compensating), &SagaEvent::CompensationFailed { step, attempt, .. }) => {
+                match step_of(step)? {
+                    S::Compensating { attempt: a } if a == attempt => Ok(Compensating),
+                    _ => Err(fail(format!(
+                        "step {step} is not running compensation attempt {attempt}"
+                    ))),
                 }
             }
             (Some(Compensating), SagaEvent::Compensated) => {
-                if busy(usize::MAX) {
-                    Err(fail("a compensation is still in flight".into()))
-                } else {
-                    Ok(Compensated)
+                match pending_compensation(0..self.failed_step.unwrap_or(0)) {
+                    Some(j) => Err(fail(format!("step {j} is not compensated"))),
+                    None => Ok(Compensated),
                 }
             }
-            (Some(Running | Compensating), &SagaEvent::Stuck { step, .. }) => {
-                step_of(step)?;
-                Ok(Stuck)
+            (Some(status @ (Running | Compensating)), &SagaEvent::Stuck { step, .. }) => {
+                match (status, step_of(step)?) {
+                    (Running, S::Failed { retry: false, .. })
+                    | (Compensating, S::CompensationFailed { retry: false, .. }) => Ok(Stuck),
+                    _ => Err(fail(format!("step {step} has not failed for good"))),
+                }
             }
             (Some(_), _) => Err(fail("not allowed in this state".into())),
         }
@@ -291,7 +325,7 @@ mod tests {
         SagaEvent::Created {
             saga: "S".into(),
             definition_hash: "h".into(),
-            steps,
+            kinds: vec![StepKind::Compensatable; steps],
             input: serde_json::Value::Null,
         }
     }
@@ -392,6 +426,82 @@ mod tests {
                 "{next:?} after {history:?} should be rejected"
             );
         }
+    }
+
+    fn unwinding(steps: usize, failed_step: usize) -> Vec<SagaEvent> {
+        let mut events = vec![created(steps)];
+        for i in 0..failed_step {
+            events.extend([started(i, 1), ok(i)]);
+        }
+        events.extend([
+            started(failed_step, 1),
+            failed(failed_step, 1, false),
+            SagaEvent::UnwindStarted {
+                failed_step,
+                error: StepError::terminal("no"),
+            },
+        ]);
+        events
+    }
+
+    #[test]
+    fn compensations_run_in_reverse_and_all_before_compensated() {
+        let comp = |step| SagaEvent::CompensationStarted { step, attempt: 1 };
+        // Step 0 cannot be compensated while step 1 is not.
+        let mut m = SagaMachine::replay(&unwinding(3, 2)).unwrap();
+        assert!(m.apply(&comp(0)).is_err());
+        // The failed step itself is not compensated.
+        assert!(m.apply(&comp(2)).is_err());
+        // Compensated is refused while step 1 and 0 are not compensated.
+        assert!(m.apply(&SagaEvent::Compensated).is_err());
+        m.apply(&comp(1)).unwrap();
+        m.apply(&SagaEvent::CompensationSucceeded { step: 1 })
+            .unwrap();
+        assert!(m.apply(&SagaEvent::Compensated).is_err());
+        m.apply(&comp(0)).unwrap();
+        m.apply(&SagaEvent::CompensationSucceeded { step: 0 })
+            .unwrap();
+        m.apply(&SagaEvent::Compensated).unwrap();
+    }
+
+    #[test]
+    fn pivots_and_retriable_steps_are_never_compensated() {
+        let mut events = unwinding(3, 2);
+        if let SagaEvent::Created { kinds, .. } = &mut events[0] {
+            kinds[1] = StepKind::Pivot;
+        }
+        let mut m = SagaMachine::replay(&events).unwrap();
+        assert!(
+            m.apply(&SagaEvent::CompensationStarted {
+                step: 1,
+                attempt: 1
+            })
+            .is_err()
+        );
+
+        let mut events = unwinding(2, 1);
+        if let SagaEvent::Created { kinds, .. } = &mut events[0] {
+            kinds[1] = StepKind::Retriable;
+        }
+        assert!(
+            SagaMachine::replay(&events).is_err(),
+            "a retriable step never unwinds"
+        );
+    }
+
+    #[test]
+    fn corrupt_counts_are_rejected_without_panicking() {
+        let mut m = SagaMachine::new();
+        let huge = SagaEvent::Created {
+            saga: "S".into(),
+            definition_hash: "h".into(),
+            kinds: vec![StepKind::Pivot; MAX_STEPS + 1],
+            input: serde_json::Value::Null,
+        };
+        assert!(m.apply(&huge).is_err());
+        // Attempt numbers from a corrupt log must not overflow.
+        assert!(!SagaMachine::follows(u32::MAX, 0));
+        assert!(SagaMachine::follows(1, 2));
     }
 
     #[test]

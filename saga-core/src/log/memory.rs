@@ -120,7 +120,7 @@ mod tests {
             SagaEvent::Created {
                 saga: "S".into(),
                 definition_hash: "h".into(),
-                steps: 0,
+                kinds: Vec::new(),
                 input: serde_json::json!(1),
             },
         )

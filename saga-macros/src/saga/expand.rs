@@ -8,12 +8,56 @@ use syn::spanned::Spanned;
 use super::model::{Saga, Source};
 use super::parse::SagaSyntax;
 
-/// Only the saga type, for a saga whose definition has errors.
+/// For a saga whose definition has errors: the saga type, and when its input
+/// parses, a `Saga` implementation that never runs (the build fails anyway),
+/// so that code calling `Name::run` is not flooded with secondary errors.
 pub fn fallback(syntax: &SagaSyntax) -> TokenStream {
     let SagaSyntax {
         attrs, vis, name, ..
     } = syntax;
-    quote!(#(#attrs)* #vis struct #name;)
+    let name_str = name.to_string();
+    let output = match &syntax.output {
+        syn::ReturnType::Type(_, ty) => quote!(#ty),
+        syn::ReturnType::Default => quote!(()),
+    };
+    let imp = (syntax.params.len() == 1).then(|| {
+        let input = &syntax.params[0].ty;
+        quote! {
+            #[allow(clippy::all, unreachable_code)]
+            const _: () = {
+                impl ::saga_core::Saga for #name {
+                    type Input = #input;
+                    type Output = #output;
+                    type State = ();
+                    fn definition() -> &'static ::saga_core::SagaDefinition {
+                        static DEFINITION: ::saga_core::SagaDefinition =
+                            ::saga_core::SagaDefinition::new(#name_str, "", &[]);
+                        &DEFINITION
+                    }
+                    fn start(_: Self::Input) -> Self::State {}
+                    fn dispatch<'__saga>(
+                        _: &'__saga Self::State,
+                        __saga_step: usize,
+                        _: ::saga_core::Op,
+                        _: ::saga_core::invoke::Route<'__saga>,
+                    ) -> ::core::result::Result<::saga_core::Invocation<'__saga>, ::saga_core::StateError> {
+                        ::core::result::Result::Err(::saga_core::StateError::NoSuchStep(__saga_step))
+                    }
+                    fn store(
+                        _: &mut Self::State,
+                        __saga_step: usize,
+                        _: ::saga_core::Stored,
+                    ) -> ::core::result::Result<(), ::saga_core::StateError> {
+                        ::core::result::Result::Err(::saga_core::StateError::NoSuchStep(__saga_step))
+                    }
+                    fn finish(_: Self::State) -> ::core::result::Result<Self::Output, ::saga_core::StateError> {
+                        ::core::unreachable!("saga `{}` failed to compile", #name_str)
+                    }
+                }
+            };
+        }
+    });
+    quote!(#(#attrs)* #vis struct #name; #imp)
 }
 
 pub fn saga(saga: &Saga) -> TokenStream {
@@ -150,15 +194,16 @@ pub fn saga(saga: &Saga) -> TokenStream {
                     #state { #input: __saga_input, #(#fields: ::core::option::Option::None,)* }
                 }
 
-                fn dispatch(
-                    __saga_state: &Self::State,
+                fn dispatch<'__saga>(
+                    __saga_state: &'__saga Self::State,
                     __saga_step: usize,
                     __saga_op: ::saga_core::Op,
-                ) -> ::core::result::Result<::saga_core::Invocation<'_>, ::saga_core::StateError> {
+                    __saga_route: ::saga_core::invoke::Route<'__saga>,
+                ) -> ::core::result::Result<::saga_core::Invocation<'__saga>, ::saga_core::StateError> {
                     match __saga_step {
                         #(#index => {
                             #fetches
-                            ::saga_core::__private::dispatch::<#paths>(__saga_op, #tuples, &__saga_state.#fields)
+                            ::saga_core::__private::dispatch::<#paths>(__saga_op, #tuples, &__saga_state.#fields, __saga_route)
                         })*
                         _ => #err(::saga_core::StateError::NoSuchStep(__saga_step)),
                     }

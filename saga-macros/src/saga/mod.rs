@@ -101,7 +101,8 @@ mod tests {
             quote!(saga S(a: u8) { let x = f(&a); } garbage),
         ];
         for input in inputs {
-            let _ = expand(input);
+            let out = expand(input.clone()).to_string();
+            assert!(out.contains("compile_error"), "no error for {input}: {out}");
         }
     }
 

@@ -110,7 +110,7 @@ pub fn check(func: &StepFn, options: Vec<Meta>, errors: &mut Errors) -> Option<S
     Some(Step {
         name,
         vis: func.vis.clone(),
-        kind: kind?.0,
+        kind: kind.map_or(Kind::Placeholder, |k| k.0),
         retry,
         timeout_seconds,
         params: params?,
@@ -172,6 +172,16 @@ fn check_signature(func: &StepFn, errors: &mut Errors) -> Option<Vec<Param>> {
                 continue;
             }
         };
+        if ident == "saga" || ident == "output" {
+            fail(
+                errors,
+                &ident,
+                format!(
+                    "the parameter name `{ident}` is reserved by the payload contract (its `saga` metadata and a compensation's `output`): rename it"
+                ),
+            );
+            continue;
+        }
         let mut ty = (*typed.ty).clone();
         let mut lifetimes = NameLifetimes::default();
         lifetimes.visit_type_mut(&mut ty);

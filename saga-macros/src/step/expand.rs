@@ -31,6 +31,21 @@ pub fn step_glue(step: &Step) -> TokenStream {
         let ty = &p.ty;
         quote_spanned!(p.span=> #ty)
     });
+    // The owned form of each argument, and how to lend it back.
+    let owned_types = step.params.iter().map(|p| match &p.ty {
+        syn::Type::Reference(r) => {
+            let elem = &r.elem;
+            quote_spanned!(p.span=> <#elem as ::std::borrow::ToOwned>::Owned)
+        }
+        ty => quote_spanned!(p.span=> #ty),
+    });
+    let lend = step.params.iter().enumerate().map(|(i, p)| {
+        let i = syn::Index::from(i);
+        match &p.ty {
+            syn::Type::Reference(_) => quote!(::core::borrow::Borrow::borrow(&__saga_owned.#i)),
+            _ => quote!(::core::clone::Clone::clone(&__saga_owned.#i)),
+        }
+    });
     let args = |span: Span| -> Vec<Ident> {
         (0..step.params.len())
             .map(|i| format_ident!("__saga_arg{}", i, span = span))
@@ -63,11 +78,11 @@ pub fn step_glue(step: &Step) -> TokenStream {
             };
             (quote!(Compensatable), body)
         }
-        Kind::Pivot | Kind::Retriable => {
-            let kind = if matches!(step.kind, Kind::Pivot) {
-                quote!(Pivot)
-            } else {
-                quote!(Retriable)
+        Kind::Pivot | Kind::Retriable | Kind::Placeholder => {
+            let kind = match step.kind {
+                Kind::Pivot => quote!(Pivot),
+                Kind::Retriable => quote!(Retriable),
+                _ => quote!(Compensatable),
             };
             let body = quote! {
                 let _ = (__saga_args, __saga_output);
@@ -79,7 +94,7 @@ pub fn step_glue(step: &Step) -> TokenStream {
     // Which kinds this step may follow: the order rule, as trait impls.
     let follows: &[&str] = match step.kind {
         Kind::Compensate(_) | Kind::Pivot => &["Compensatable"],
-        Kind::Retriable => &["Compensatable", "Pivot", "Retriable"],
+        Kind::Retriable | Kind::Placeholder => &["Compensatable", "Pivot", "Retriable"],
     };
     let follows = follows.iter().map(|k| {
         let k = Ident::new(k, Span::call_site());
@@ -127,6 +142,12 @@ pub fn step_glue(step: &Step) -> TokenStream {
                 type Kind = ::saga_core::kind::#kind;
                 type Output = #output;
                 type Args<'__saga> = (#(#arg_types,)*);
+                type Owned = (#(#owned_types,)*);
+
+                fn borrow(__saga_owned: &Self::Owned) -> Self::Args<'_> {
+                    let _ = __saga_owned;
+                    (#(#lend,)*)
+                }
 
                 fn call(
                     __saga_args: Self::Args<'_>,

@@ -25,14 +25,10 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
     let step = check::check(&func, options, &mut errors);
     let user_fn = expand::user_fn(&func);
     let compile_errors = errors.to_compile_errors();
-    match step {
-        Some(step) if errors.is_empty() => {
-            let glue = expand::step_glue(&step);
-            quote!(#user_fn #glue)
-        }
-        // Still emit the function so that uses of it do not fail a second time.
-        _ => quote!(#compile_errors #user_fn),
-    }
+    // On bad options the function and a placeholder step are still emitted,
+    // so that its uses (and sagas naming it) do not fail a second time.
+    let glue = step.as_ref().map(expand::step_glue);
+    quote!(#compile_errors #user_fn #glue)
 }
 
 #[cfg(test)]
@@ -112,7 +108,7 @@ mod tests {
                 async fn f(a: u8) {}
             ),
             quote!(
-                async fn f(a: u8) -> Result<u8, E>;
+                async fn f(saga: u8) -> Result<u8, E>;
             ),
         ];
         let args = [
@@ -134,8 +130,28 @@ mod tests {
         ];
         for item in &items {
             for a in &args {
-                let _ = expand(a.clone(), item.clone());
+                let out = expand(a.clone(), item.clone()).to_string();
+                // Every item above is invalid, and so is every argument list
+                // but `pivot`: each pair must produce a compile error.
+                assert!(
+                    out.contains("compile_error"),
+                    "no error for {a} on {item}: {out}"
+                );
             }
+        }
+        // The valid pair expands cleanly.
+        for valid in [
+            quote!(
+                async fn f(a: &u8) -> Result<u8, E> {
+                    Ok(*a)
+                }
+            ),
+            quote!(
+                async fn f(a: u8) -> Result<u8, E>;
+            ),
+        ] {
+            let ok = expand(quote!(pivot), valid);
+            assert!(!ok.to_string().contains("compile_error"));
         }
     }
 }

@@ -11,6 +11,9 @@ pub enum Kind {
     Pivot,
     /// `retriable`
     Retriable,
+    /// The options were invalid (and reported): emitted glue fits anywhere in
+    /// a saga, so that the one error is not followed by spurious ones.
+    Placeholder,
 }
 
 /// A validated retry policy (ASL `Retry` semantics).

@@ -98,7 +98,12 @@ async fn main() {
     assert_eq!(def.steps[1].retry.max_attempts, 5);
 
     match Remote::run(&runtime, Trip { seats: 1 }).await {
-        Err(SagaError::UnboundSteps { steps, .. }) => assert_eq!(steps, vec!["remote_hold"]),
-        other => panic!("expected UnboundSteps, got {other:?}"),
+        Err(SagaError::Config { problems, .. }) => assert_eq!(
+            problems,
+            vec![saga_core::invoke::ConfigProblem::Unbound {
+                step: "remote_hold"
+            }]
+        ),
+        other => panic!("expected a configuration error, got {other:?}"),
     }
 }

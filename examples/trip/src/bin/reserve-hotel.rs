@@ -1,0 +1,5 @@
+//! The `reserve-hotel` Lambda function.
+#[tokio::main]
+async fn main() -> Result<(), saga_core::invoke::lambda_runtime::ServeError> {
+    saga_core::invoke::lambda_runtime::serve_step::<trip_saga::reserve_hotel>().await
+}

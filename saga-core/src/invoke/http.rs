@@ -1,0 +1,159 @@
+//! Invoking HTTP endpoints, e.g. a Lambda function behind API Gateway: the
+//! payload is POSTed as JSON, the response status decides the error class.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::payload::{BAD_OUTPUT, excerpt};
+use super::{InvocationType, Invoker, Remote, Target};
+use crate::error::{ErrorClass, StepError};
+use crate::saga::BoxFuture;
+
+/// API Gateway's request payload limit: 10 MB.
+pub const MAX_HTTP_PAYLOAD: usize = 10_485_760;
+
+/// POSTs step payloads to HTTP endpoints.
+///
+/// | answer | class |
+/// | --- | --- |
+/// | 2xx | success; the body (JSON, or empty for `null`) is the output |
+/// | 429, 500–503, 505+ | retryable |
+/// | 504 (the gateway gave up; the function may have run), a timeout, a broken connection | ambiguous |
+/// | other 4xx | terminal |
+/// | connection refused | retryable (nothing was sent) |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use saga_core::invoke::HttpInvoker;
+///
+/// let api = HttpInvoker::new()
+///     .bearer("eyJhbGciOi...")
+///     .timeout(Duration::from_secs(10));
+/// let charge = api.endpoint("https://api.example.com/prod/charge");
+/// # let _ = charge;
+/// ```
+#[derive(Clone)]
+pub struct HttpInvoker {
+    client: reqwest::Client,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+impl Default for HttpInvoker {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpInvoker {
+    /// An invoker with a 30 s timeout and no authentication.
+    pub fn new() -> Self {
+        HttpInvoker {
+            client: reqwest::Client::new(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sends `Authorization: Bearer <token>` (a JWT, for instance).
+    pub fn bearer(self, token: impl AsRef<str>) -> Self {
+        self.header("authorization", format!("Bearer {}", token.as_ref()))
+    }
+
+    /// Sends a header with every request, e.g. `x-api-key`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The timeout of one request.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// A binding to the endpoint at `url`.
+    pub fn endpoint(&self, url: impl Into<String>) -> Remote {
+        Remote::new(
+            Arc::new(self.clone()),
+            Target {
+                name: url.into(),
+                invocation: InvocationType::RequestResponse,
+            },
+        )
+    }
+}
+
+impl Invoker for HttpInvoker {
+    fn invoke<'a>(
+        &'a self,
+        target: &'a Target,
+        payload: Vec<u8>,
+    ) -> BoxFuture<'a, Result<Option<Value>, StepError>> {
+        Box::pin(async move {
+            let url = &target.name;
+            let mut request = self
+                .client
+                .post(url)
+                .timeout(self.timeout)
+                .header("content-type", "application/json")
+                .body(payload);
+            for (name, value) in &self.headers {
+                request = request.header(name, value);
+            }
+            let response = request.send().await.map_err(|e| transport_error(url, &e))?;
+            let status = response.status().as_u16();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| transport_error(url, &e))?;
+            let text = || excerpt(&String::from_utf8_lossy(&body));
+            let class = match status {
+                200..=299 => None,
+                429 => Some(ErrorClass::Retryable),
+                504 => Some(ErrorClass::Ambiguous),
+                500..=599 => Some(ErrorClass::Retryable),
+                _ => Some(ErrorClass::Terminal),
+            };
+            if let Some(class) = class {
+                return Err(StepError::new(
+                    class,
+                    format!("Http.{status}"),
+                    format!("POST {url} answered {status}: {}", text()),
+                ));
+            }
+            if target.invocation == InvocationType::Event {
+                return Ok(None);
+            }
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some(Value::Null));
+            }
+            serde_json::from_slice(&body).map(Some).map_err(|e| {
+                StepError::new(
+                    ErrorClass::Terminal,
+                    BAD_OUTPUT,
+                    format!(
+                        "POST {url} answered with a body that is not JSON ({e}): {}",
+                        text()
+                    ),
+                )
+            })
+        })
+    }
+
+    fn max_payload(&self, _target: &Target) -> usize {
+        MAX_HTTP_PAYLOAD
+    }
+}
+
+fn transport_error(url: &str, e: &reqwest::Error) -> StepError {
+    if e.is_timeout() {
+        StepError::timeout(format!("POST {url} timed out"))
+    } else if e.is_connect() {
+        StepError::retryable(format!("POST {url}: cannot connect: {e}"))
+    } else {
+        StepError::ambiguous(format!("POST {url}: {e}"))
+    }
+}
