@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, integration, property, trybuild UI,
-# doc tests (including compile_fail), a smoke run of each benchmark, and the
-# example end to end. Needs only a Rust toolchain.
+# doc tests (including compile_fail), a smoke run of each benchmark, the
+# cargo-lambda end-to-end test, and the example end to end.
+# Needs a Rust toolchain and python3 (for cargo-lambda, installed from PyPI
+# into .ci/cache/venv on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo test (unit, integration, property, trybuild, benches in test mode)"
-cargo test --workspace --all-targets
+cache=.ci/cache
+if [ ! -x "$cache/venv/bin/cargo-lambda" ]; then
+  echo "== installing cargo-lambda into $cache/venv"
+  python3 -m venv "$cache/venv"
+  "$cache/venv/bin/pip" install --quiet --no-deps cargo-lambda==1.9.2
+fi
+export SAGA_CARGO_LAMBDA="$PWD/$cache/venv/bin/cargo-lambda"
+
+echo "== building the trip Lambda binaries (cargo lambda watch runs them)"
+cargo build -p trip-saga --bins
+
+echo "== cargo test (unit, integration, property, trybuild, benches in test mode, gated tests)"
+cargo test --workspace --all-targets -- --include-ignored
 
 echo "== doc tests"
 cargo test --workspace --doc
@@ -22,6 +35,11 @@ grep -q "outcome: compensated after \`rent_car\` failed" <<<"$failed"
 # The compensations run in reverse order: hotel first, then flight.
 grep -o -e "<- cancel_hotel" -e "<- cancel_flight" -e "<- return_car" <<<"$failed" | tr '\n' ' ' \
   | grep -qx "<- cancel_hotel <- cancel_flight "
+
+remote=$(cargo run --quiet --example book_trip -- --lambda --fail-at hotel)
+echo "$remote"
+grep -q "DryRun preflight: every function may be invoked" <<<"$remote"
+grep -q "outcome: compensated after \`reserve_hotel\` failed" <<<"$remote"
 
 if cargo run --quiet --example book_trip -- --fail-at nowhere 2>/dev/null; then
   echo "book_trip accepted an unknown step" >&2
