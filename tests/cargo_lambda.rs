@@ -51,7 +51,28 @@ fn start_watch() -> Watch {
     );
     let port = free_port();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/trip");
-    let child = Command::new(&bin)
+    let mut command = Command::new(&bin);
+    // `cargo lambda watch` builds the functions with `cargo run`. Hide what
+    // cargo set for this test binary (CARGO_MANIFEST_DIR, ...): build scripts
+    // that track those variables (ring's) would otherwise see a change and
+    // rebuild half the dependency tree, instead of reusing the bins that
+    // scripts/test.sh built.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        let set_by_cargo_test = [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"].contains(&name.as_str());
+        if set_by_cargo_test {
+            command.env_remove(&name);
+        }
+    }
+    let child = command
         .args([
             "lambda",
             "watch",
