@@ -7,18 +7,21 @@
 //! cargo run --example book_trip -- --fail-at hotel          # compensations run in reverse
 //! cargo run --example book_trip -- --fail-at confirmation   # retried after the pivot
 //! cargo run --example book_trip -- --lambda --fail-at car   # every step on a local Lambda endpoint
+//! cargo run --example book_trip -- asl                      # the Step Functions state machine
 //! ```
 
+use saga_core::asl::{self, AslOptions};
 use saga_core::invoke::LambdaInvoker;
 use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
 use saga_core::log::SagaEvent;
 use saga_core::prelude::*;
-use trip_saga::functions::*;
+use trip_saga::functions;
 use trip_saga::*;
 
 struct Args {
     fail_at: Option<String>,
     lambda: bool,
+    asl: bool,
 }
 
 fn parse_args() -> anyhow::Result<Option<Args>> {
@@ -26,6 +29,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
     let mut parsed = Args {
         fail_at: None,
         lambda: false,
+        asl: false,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -37,9 +41,10 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 parsed.fail_at = Some(step);
             }
             "--lambda" => parsed.lambda = true,
+            "asl" => parsed.asl = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: book_trip [--lambda] [--fail-at {}]\n\n  --lambda   run every step and compensation as a Lambda function on a local\n             Invoke endpoint, called through the real aws-sdk-lambda client",
+                    "usage: book_trip [--lambda] [--fail-at {}]\n       book_trip asl\n\n  --lambda   run every step and compensation as a Lambda function on a local\n             Invoke endpoint, called through the real aws-sdk-lambda client\n  asl        print the saga as an AWS Step Functions state machine (ASL JSON)",
                     FAILURE_POINTS.join("|")
                 );
                 return Ok(None);
@@ -53,32 +58,23 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
 /// Hosts each step and compensation as a Lambda function on 127.0.0.1 and
 /// binds the saga to them.
 async fn lambda_runtime() -> anyhow::Result<(Runtime, LocalLambdaHandle)> {
-    let local = LocalLambda::new()
-        .step::<reserve_flight>(RESERVE_FLIGHT)
-        .compensation::<reserve_flight>(CANCEL_FLIGHT)
-        .step::<reserve_hotel>(RESERVE_HOTEL)
-        .compensation::<reserve_hotel>(CANCEL_HOTEL)
-        .step::<rent_car>(RENT_CAR)
-        .compensation::<rent_car>(RETURN_CAR)
-        .step::<charge_card>(CHARGE_CARD)
-        .step::<send_confirmation>(SEND_CONFIRMATION)
-        .start()
-        .await?;
+    let local = functions::host(LocalLambda::new()).start().await?;
     println!("local Lambda Invoke endpoint on {}", local.url());
     let lambda = LambdaInvoker::local(local.url());
-    let runtime = Runtime::builder()
-        .bind::<reserve_flight>(lambda.function(RESERVE_FLIGHT))
-        .bind_compensation::<reserve_flight>(lambda.function(CANCEL_FLIGHT))
-        .bind::<reserve_hotel>(lambda.function(RESERVE_HOTEL))
-        .bind_compensation::<reserve_hotel>(lambda.function(CANCEL_HOTEL))
-        .bind::<rent_car>(lambda.function(RENT_CAR))
-        .bind_compensation::<rent_car>(lambda.function(RETURN_CAR))
-        .bind::<charge_card>(lambda.function(CHARGE_CARD))
-        .bind::<send_confirmation>(lambda.function(SEND_CONFIRMATION))
-        .build();
+    let runtime = functions::bind(Runtime::builder(), &lambda).build();
     runtime.preflight::<BookTrip>().await?;
     println!("DryRun preflight: every function may be invoked");
     Ok((runtime, local))
+}
+
+/// Prints the saga as a Step Functions state machine. The function names come
+/// from the same bindings the `--lambda` runtime uses; nothing is called.
+fn print_state_machine() -> anyhow::Result<()> {
+    let lambda = LambdaInvoker::local("http://127.0.0.1:9000");
+    let runtime = functions::bind(Runtime::builder(), &lambda).build();
+    let options = AslOptions::from_runtime(&runtime).comment("Books a trip (saga BookTrip)");
+    println!("{}", asl::state_machine::<BookTrip>(&options)?.to_json());
+    Ok(())
 }
 
 #[tokio::main]
@@ -86,6 +82,9 @@ async fn main() -> anyhow::Result<()> {
     let Some(args) = parse_args()? else {
         return Ok(());
     };
+    if args.asl {
+        return print_state_machine();
+    }
     let (runtime, _local) = if args.lambda {
         let (rt, local) = lambda_runtime().await?;
         (rt, Some(local))

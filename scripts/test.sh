@@ -1,19 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, integration, property, trybuild UI,
 # doc tests (including compile_fail), a smoke run of each benchmark, the
-# cargo-lambda end-to-end test, and the example end to end.
-# Needs a Rust toolchain and python3 (for cargo-lambda, installed from PyPI
-# into .ci/cache/venv on first use).
+# gated tests (cargo-lambda end to end, ASL linters, ASL parity on moto), and
+# the example end to end.
+# Needs a Rust toolchain, python3 with venv, node and npm: scripts/tools.sh
+# installs cargo-lambda, moto and the two ASL linters into .ci/cache on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cache=.ci/cache
-if [ ! -x "$cache/venv/bin/cargo-lambda" ]; then
-  echo "== installing cargo-lambda into $cache/venv"
-  python3 -m venv "$cache/venv"
-  "$cache/venv/bin/pip" install --quiet --no-deps cargo-lambda==1.9.2
-fi
-export SAGA_CARGO_LAMBDA="$PWD/$cache/venv/bin/cargo-lambda"
+source scripts/tools.sh
 
 echo "== building the trip Lambda binaries (cargo lambda watch runs them)"
 cargo build -p trip-saga --bins
@@ -40,6 +35,11 @@ remote=$(cargo run --quiet --example book_trip -- --lambda --fail-at hotel)
 echo "$remote"
 grep -q "DryRun preflight: every function may be invoked" <<<"$remote"
 grep -q "outcome: compensated after \`reserve_hotel\` failed" <<<"$remote"
+
+# The state machine the example prints is the golden one (tests/asl.rs keeps
+# the golden file in step with the generator).
+diff <(cargo run --quiet --example book_trip -- asl) tests/golden/asl/book_trip.json
+echo "book_trip asl prints tests/golden/asl/book_trip.json"
 
 if cargo run --quiet --example book_trip -- --fail-at nowhere 2>/dev/null; then
   echo "book_trip accepted an unknown step" >&2

@@ -24,6 +24,34 @@ pub mod names {
     pub const COMPENSATED: &str = "Saga.Compensated";
     /// The error name of a saga whose compensation failed for good.
     pub const COMPENSATION_FAILED: &str = "Saga.CompensationFailed";
+    /// The error name of a saga stuck at a forward step whose outcome stayed
+    /// unknown, or at a retriable step past its budget.
+    pub const STUCK: &str = "Saga.Stuck";
+    /// A payload that does not fit the contract.
+    pub const BAD_PAYLOAD: &str = "Saga.BadPayload";
+    /// A result that does not fit the step's output type.
+    pub const BAD_OUTPUT: &str = "Saga.BadOutput";
+    /// A payload over the invoker's limit, refused before sending.
+    pub const PAYLOAD_TOO_LARGE: &str = "Saga.PayloadTooLarge";
+    /// Contract errors: terminal, because nothing ran or the result is unusable.
+    pub const CONTRACT_TERMINAL: &[&str] = &[BAD_PAYLOAD, BAD_OUTPUT, PAYLOAD_TOO_LARGE];
+    /// Lambda service errors meaning the function did not run and may run
+    /// later: retryable. Other Lambda 4xx errors are terminal, 5xx ambiguous.
+    pub const LAMBDA_RETRYABLE: &[&str] = &[
+        "Lambda.TooManyRequestsException",
+        "Lambda.ResourceConflictException",
+        "Lambda.ResourceNotReadyException",
+        "Lambda.EC2ThrottledException",
+        "Lambda.SnapStartNotReadyException",
+    ];
+    /// Common Lambda 4xx errors: the function did not run and will not.
+    pub const LAMBDA_TERMINAL: &[&str] = &[
+        "Lambda.ResourceNotFoundException",
+        "Lambda.InvalidRequestContentException",
+        "Lambda.RequestTooLargeException",
+        "Lambda.UnsupportedMediaTypeException",
+        "Lambda.InvalidParameterValueException",
+    ];
 }
 
 /// How an error affects the saga. The class decides retries and compensation;
@@ -130,11 +158,7 @@ impl StepError {
                     .strip_prefix(prefix)
                     .is_some_and(|rest| rest.starts_with('.'))
         };
-        let class = if under(names::TERMINAL)
-            || matches!(
-                name,
-                "Saga.BadPayload" | "Saga.BadOutput" | "Saga.PayloadTooLarge"
-            ) {
+        let class = if under(names::TERMINAL) || names::CONTRACT_TERMINAL.contains(&name) {
             ErrorClass::Terminal
         } else if under(names::RETRYABLE) {
             ErrorClass::Retryable

@@ -128,6 +128,7 @@
 
 #[doc(hidden)]
 pub mod __private;
+pub mod asl;
 mod context;
 mod definition;
 mod error;

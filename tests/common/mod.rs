@@ -3,6 +3,8 @@
 //! keyed by saga id, so tests running in parallel never see each other.
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

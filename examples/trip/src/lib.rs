@@ -127,7 +127,7 @@ pub async fn cancel_hotel(
 }
 
 /// Rents a car.
-#[saga_step(compensate = return_car, retry(max_attempts = 2, interval_seconds = 1, backoff_rate = 2.0))]
+#[saga_step(compensate = return_car, timeout_seconds = 5, retry(max_attempts = 2, interval_seconds = 1, backoff_rate = 2.0))]
 pub async fn rent_car(trip: &Trip) -> Result<CarRental, StepError> {
     timeline("-> rent_car");
     inject(trip, "car")?;
@@ -203,4 +203,38 @@ pub mod functions {
     pub const SEND_CONFIRMATION: &str = "send-confirmation";
     /// A broken build of `reserve_hotel` that answers malformed JSON.
     pub const MALFORMED_HOTEL: &str = "malformed-hotel";
+
+    use super::*;
+    use saga_core::RuntimeBuilder;
+    use saga_core::invoke::LambdaInvoker;
+    use saga_core::invoke::local::LocalLambda;
+
+    /// Binds every step and compensation of [`BookTrip`] to its Lambda
+    /// function. The runtime and the generated state machine both read
+    /// this one table.
+    pub fn bind(builder: RuntimeBuilder, lambda: &LambdaInvoker) -> RuntimeBuilder {
+        builder
+            .bind::<reserve_flight>(lambda.function(RESERVE_FLIGHT))
+            .bind_compensation::<reserve_flight>(lambda.function(CANCEL_FLIGHT))
+            .bind::<reserve_hotel>(lambda.function(RESERVE_HOTEL))
+            .bind_compensation::<reserve_hotel>(lambda.function(CANCEL_HOTEL))
+            .bind::<rent_car>(lambda.function(RENT_CAR))
+            .bind_compensation::<rent_car>(lambda.function(RETURN_CAR))
+            .bind::<charge_card>(lambda.function(CHARGE_CARD))
+            .bind::<send_confirmation>(lambda.function(SEND_CONFIRMATION))
+    }
+
+    /// Hosts every step and compensation of [`BookTrip`] on a local Invoke
+    /// endpoint, under the names [`bind`] uses.
+    pub fn host(local: LocalLambda) -> LocalLambda {
+        local
+            .step::<reserve_flight>(RESERVE_FLIGHT)
+            .compensation::<reserve_flight>(CANCEL_FLIGHT)
+            .step::<reserve_hotel>(RESERVE_HOTEL)
+            .compensation::<reserve_hotel>(CANCEL_HOTEL)
+            .step::<rent_car>(RENT_CAR)
+            .compensation::<rent_car>(RETURN_CAR)
+            .step::<charge_card>(CHARGE_CARD)
+            .step::<send_confirmation>(SEND_CONFIRMATION)
+    }
 }

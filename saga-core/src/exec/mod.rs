@@ -105,6 +105,16 @@ impl Runtime {
         }
     }
 
+    /// The table of remote bindings.
+    pub fn bindings(&self) -> &Bindings {
+        &self.inner.bindings
+    }
+
+    /// The retry policy of every compensation.
+    pub fn compensation_retry(&self) -> RetryPolicy {
+        self.inner.compensation_retry
+    }
+
     /// Runs saga `S` with a fresh random id.
     pub async fn run<S: Saga>(&self, input: S::Input) -> Result<SagaOutcome<S::Output>, SagaError> {
         self.run_with_id::<S>(SagaId::random(), input).await

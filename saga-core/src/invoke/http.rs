@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::payload::{BAD_OUTPUT, excerpt};
-use super::{InvocationType, Invoker, Remote, Target};
+use super::{InvocationType, Invoker, Remote, RemoteKind, Target};
 use crate::error::{ErrorClass, StepError};
 use crate::saga::BoxFuture;
 
@@ -87,6 +87,10 @@ impl HttpInvoker {
 }
 
 impl Invoker for HttpInvoker {
+    fn kind(&self) -> RemoteKind {
+        RemoteKind::Http
+    }
+
     fn invoke<'a>(
         &'a self,
         target: &'a Target,

@@ -13,7 +13,7 @@ use aws_sdk_lambda::types::InvocationType as SdkInvocationType;
 use serde_json::Value;
 
 use super::payload::excerpt;
-use super::{InvocationType, Invoker, Remote, Target};
+use super::{InvocationType, Invoker, Remote, RemoteKind, Target};
 use crate::error::{ErrorClass, StepError, names};
 use crate::saga::BoxFuture;
 
@@ -123,6 +123,10 @@ impl LambdaInvoker {
 }
 
 impl Invoker for LambdaInvoker {
+    fn kind(&self) -> RemoteKind {
+        RemoteKind::Lambda
+    }
+
     fn invoke<'a>(
         &'a self,
         target: &'a Target,
@@ -204,19 +208,13 @@ fn function_error(function: &str, kind: &str, body: &[u8]) -> StepError {
 /// and may run later are retryable; other 4xx mean it did not run and will
 /// not (terminal); everything else leaves the outcome unknown.
 fn map_sdk_error(function: &str, err: SdkError<InvokeError>) -> StepError {
-    const RETRYABLE: &[&str] = &[
-        "TooManyRequestsException",
-        "ResourceConflictException",
-        "ResourceNotReadyException",
-        "EC2ThrottledException",
-        "SnapStartNotReadyException",
-    ];
     match &err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("UnknownError").to_owned();
             let status = service.raw().status().as_u16();
             let message = service.err().message().unwrap_or_default();
-            let class = if RETRYABLE.contains(&code.as_str()) {
+            let name = format!("Lambda.{code}");
+            let class = if names::LAMBDA_RETRYABLE.contains(&name.as_str()) {
                 ErrorClass::Retryable
             } else if (400..500).contains(&status) {
                 ErrorClass::Terminal
@@ -225,7 +223,7 @@ fn map_sdk_error(function: &str, err: SdkError<InvokeError>) -> StepError {
             };
             StepError::new(
                 class,
-                format!("Lambda.{code}"),
+                name,
                 format!("invoking `{function}`: HTTP {status}: {message}"),
             )
         }

@@ -50,6 +50,18 @@ pub struct Target {
     pub invocation: InvocationType,
 }
 
+/// What kind of endpoint an invoker calls. The state machine generator
+/// accepts only Lambda functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RemoteKind {
+    /// An AWS Lambda function, invoked through the Lambda Invoke API.
+    Lambda,
+    /// An HTTP endpoint, e.g. a Lambda function behind API Gateway.
+    Http,
+    /// Anything else.
+    Other,
+}
+
 /// Calls remote functions. Implemented for Lambda ([`LambdaInvoker`], feature
 /// `lambda`) and HTTP endpoints ([`HttpInvoker`], feature `http`).
 pub trait Invoker: Send + Sync + 'static {
@@ -67,6 +79,11 @@ pub trait Invoker: Send + Sync + 'static {
     fn preflight<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<(), StepError>> {
         let _ = target;
         Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// What this invoker calls. The default is [`RemoteKind::Other`].
+    fn kind(&self) -> RemoteKind {
+        RemoteKind::Other
     }
 
     /// The largest payload, in bytes, this invoker sends to `target`.
@@ -92,6 +109,11 @@ impl Remote {
     /// The target.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// What the invoker calls.
+    pub fn kind(&self) -> RemoteKind {
+        self.invoker.kind()
     }
 
     /// The same function, invoked fire-and-forget.

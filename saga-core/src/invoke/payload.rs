@@ -25,11 +25,11 @@ pub const METADATA_KEY: &str = "saga";
 /// The key of the step's output in a compensation's payload.
 pub const OUTPUT_KEY: &str = "output";
 /// The error name of a payload that does not fit the contract.
-pub const BAD_PAYLOAD: &str = "Saga.BadPayload";
+pub const BAD_PAYLOAD: &str = crate::error::names::BAD_PAYLOAD;
 /// The error name of a result that does not fit the step's output type.
-pub const BAD_OUTPUT: &str = "Saga.BadOutput";
+pub const BAD_OUTPUT: &str = crate::error::names::BAD_OUTPUT;
 /// The error name of a payload over the invoker's limit.
-pub const PAYLOAD_TOO_LARGE: &str = "Saga.PayloadTooLarge";
+pub const PAYLOAD_TOO_LARGE: &str = crate::error::names::PAYLOAD_TOO_LARGE;
 
 /// The metadata every invocation carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

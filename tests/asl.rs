@@ -1,0 +1,446 @@
+//! The state machine generator: the golden machine of every example saga,
+//! payload templates equal to the payload contract, options, bad input, and
+//! the self-checks. Regenerate the golden file with
+//! `GOLDEN=overwrite cargo test --test asl` after an intended change.
+
+use std::path::PathBuf;
+
+use saga_core::asl::model::{Catcher, JitterStrategy, ResultPath, Retrier, State};
+use saga_core::asl::{self, AslError, AslOptions, AslProblem, StateMachine};
+use saga_core::invoke::{HttpInvoker, InvocationType, LambdaInvoker};
+use saga_core::prelude::*;
+use saga_core::{Direction, names};
+use serde_json::{Value, json};
+use trip_saga::functions::{self, *};
+use trip_saga::*;
+
+/// The trip saga bound as the `--lambda` example binds it.
+fn trip_options() -> AslOptions {
+    let lambda = LambdaInvoker::local("http://127.0.0.1:9");
+    let runtime = functions::bind(Runtime::builder(), &lambda).build();
+    AslOptions::from_runtime(&runtime).comment("Books a trip (saga BookTrip)")
+}
+
+fn book_trip() -> StateMachine {
+    asl::state_machine::<BookTrip>(&trip_options()).expect("BookTrip has a state machine")
+}
+
+fn task<'a>(machine: &'a StateMachine, name: &str) -> &'a saga_core::asl::model::Task {
+    match machine.state(name) {
+        Some(State::Task(task)) => task,
+        other => panic!("`{name}` is not a Task: {other:?}"),
+    }
+}
+
+#[test]
+fn book_trip_matches_its_golden_file_byte_for_byte() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/asl/book_trip.json");
+    let json = book_trip().to_json() + "\n";
+    if std::env::var("GOLDEN").as_deref() == Ok("overwrite") {
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, &json).expect("write golden");
+        return;
+    }
+    let golden = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with GOLDEN=overwrite", path.display()));
+    assert_eq!(
+        json,
+        golden,
+        "the state machine differs from {}",
+        path.display()
+    );
+}
+
+#[test]
+fn output_is_stable_and_parses_back_into_the_model() {
+    let machine = book_trip();
+    assert_eq!(machine.to_json(), book_trip().to_json());
+    let parsed: StateMachine = serde_json::from_str(&machine.to_json()).expect("parses");
+    assert_eq!(parsed, machine);
+}
+
+#[test]
+fn the_shape_is_the_canonical_saga() {
+    let m = book_trip();
+    let names: Vec<&str> = m.states.iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "reserve_flight",
+            "reserve_hotel",
+            "rent_car",
+            "charge_card",
+            "send_confirmation",
+            "Done",
+            "Compensate rent_car",
+            "Compensate reserve_hotel",
+            "Compensate reserve_flight",
+            "Compensated",
+            "Stuck",
+            "CompensationFailed",
+        ]
+    );
+    // A terminal failure of a step unwinds from the step before it.
+    let unwind = |step: &str| task(&m, step).catch[0].next.clone();
+    assert_eq!(unwind("reserve_flight"), "Compensated");
+    assert_eq!(unwind("reserve_hotel"), "Compensate reserve_flight");
+    assert_eq!(unwind("charge_card"), "Compensate rent_car");
+    // An ambiguous one, and anything after the pivot, is stuck.
+    assert_eq!(task(&m, "rent_car").catch[1].next, "Stuck");
+    let confirmation = task(&m, "send_confirmation");
+    assert_eq!(confirmation.catch.len(), 1);
+    assert_eq!(confirmation.catch[0].next, "Stuck");
+    let last = confirmation.retry.last().expect("retriers");
+    assert_eq!(
+        (
+            last.error_equals.as_slice(),
+            last.max_attempts,
+            last.jitter_strategy
+        ),
+        (
+            &["States.ALL".to_owned()][..],
+            5,
+            Some(JitterStrategy::Full)
+        )
+    );
+    // Compensations keep the state, retry everything, and fail distinctly.
+    let undo = task(&m, "Compensate reserve_hotel");
+    assert_eq!(undo.result_path, Some(ResultPath::Discard(())));
+    assert_eq!(undo.next.as_deref(), Some("Compensate reserve_flight"));
+    assert_eq!(undo.catch[0].next, "CompensationFailed");
+    assert_eq!(undo.retry.last().map(|r| r.max_attempts), Some(20));
+    // Explicit timeouts, the service retrier, the step's own policy.
+    let car = task(&m, "rent_car");
+    assert_eq!(car.timeout_seconds, 5);
+    assert_eq!(
+        car.retry[0].max_attempts, 0,
+        "terminal names are never retried"
+    );
+    assert!(
+        car.retry[1]
+            .error_equals
+            .contains(&"Lambda.ServiceException".to_owned())
+    );
+    assert_eq!(
+        (car.retry[2].max_attempts, car.retry[2].interval_seconds),
+        (2, Some(1))
+    );
+    match m.state("Compensated") {
+        Some(State::Fail(fail)) => assert_eq!(fail.error.as_deref(), Some(names::COMPENSATED)),
+        other => panic!("Compensated is {other:?}"),
+    }
+}
+
+/// Resolves a JSONPath-mode template the way Step Functions does, for the
+/// few forms the generator emits.
+fn resolve(template: &Value, state: &Value, execution: &str) -> Value {
+    let Value::Object(map) = template else {
+        return template.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for (key, value) in map {
+        match key.strip_suffix(".$") {
+            Some(key) => {
+                let path = value.as_str().expect("a path");
+                let resolved = if path == "$$.Execution.Name" {
+                    json!(execution)
+                } else if let Some(rest) = path.strip_prefix("States.Format('{}/") {
+                    let step = rest.split('\'').next().expect("step");
+                    json!(format!("{execution}/{step}"))
+                } else {
+                    let pointer = path.trim_start_matches('$').replace('.', "/");
+                    state.pointer(&pointer).cloned().expect("the path resolves")
+                };
+                out.insert(key.to_owned(), resolved);
+            }
+            None => {
+                out.insert(key.clone(), resolve(value, state, execution));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+#[test]
+fn payload_templates_resolve_to_the_golden_payloads() {
+    let m = book_trip();
+    let state = json!({
+        "trip": { "traveller": "Ada", "from": "LHR", "to": "JFK", "fail_at": null },
+        "results": {
+            "reserve_flight": { "value": { "code": "FL-LHR-JFK" } },
+            "reserve_hotel": { "value": { "code": "HT-JFK-10" } },
+        },
+    });
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/payload");
+    for (state_name, golden) in [
+        ("reserve_flight", "reserve_flight"),
+        ("reserve_hotel", "reserve_hotel"),
+        ("Compensate reserve_hotel", "cancel_hotel"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{golden}.json"))).expect("golden");
+        let expected: Value = serde_json::from_str(&text).expect("JSON");
+        let payload = resolve(
+            &task(&m, state_name).parameters["Payload"],
+            &state,
+            "trip-1",
+        );
+        assert_eq!(payload, expected, "{state_name}");
+    }
+    assert_eq!(
+        task(&m, "reserve_hotel").parameters["FunctionName"],
+        RESERVE_HOTEL
+    );
+    assert_eq!(
+        task(&m, "Compensate reserve_hotel").parameters["FunctionName"],
+        CANCEL_HOTEL
+    );
+}
+
+#[test]
+fn unbound_functions_become_placeholders_and_explicit_names_win() {
+    let options =
+        AslOptions::new().function::<reserve_flight>("arn:aws:lambda:eu-west-1:1:function:rf:live");
+    let m = asl::state_machine::<BookTrip>(&options).expect("machine");
+    let name = |s: &str| task(&m, s).parameters["FunctionName"].clone();
+    assert_eq!(
+        name("reserve_flight"),
+        "arn:aws:lambda:eu-west-1:1:function:rf:live"
+    );
+    assert_eq!(name("reserve_hotel"), "${reserve_hotel}");
+    assert_eq!(
+        name("Compensate reserve_hotel"),
+        "${reserve_hotel_compensation}"
+    );
+    assert!(
+        m.comment
+            .as_deref()
+            .is_some_and(|c| c.contains(BookTrip::definition().hash()))
+    );
+}
+
+#[test]
+fn an_http_binding_is_refused_with_the_step_named() {
+    let http = HttpInvoker::new();
+    let runtime = Runtime::builder()
+        .bind_compensation::<reserve_hotel>(http.endpoint("http://127.0.0.1:9/cancel"))
+        .build();
+    let err = asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&runtime)).unwrap_err();
+    assert!(matches!(
+        err,
+        AslError::NotLambda {
+            step: "reserve_hotel",
+            direction: Direction::Compensation,
+            ..
+        }
+    ));
+    assert!(
+        err.to_string()
+            .contains("compensation of step `reserve_hotel`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn event_bindings_use_the_event_invocation_and_keep_no_result() {
+    let lambda = LambdaInvoker::local("http://127.0.0.1:9");
+    let runtime = functions::bind(Runtime::builder(), &lambda)
+        .bind::<send_confirmation>(lambda.function(SEND_CONFIRMATION).event())
+        .build();
+    let m = asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&runtime)).expect("machine");
+    let confirmation = task(&m, "send_confirmation");
+    assert_eq!(confirmation.parameters["InvocationType"], "Event");
+    assert_eq!(confirmation.result_path, Some(ResultPath::Discard(())));
+    assert_eq!(confirmation.result_selector, None);
+    assert!(
+        task(&m, "charge_card")
+            .parameters
+            .get("InvocationType")
+            .is_none()
+    );
+    let _ = InvocationType::Event;
+
+    // Event on a step whose output is used is a configuration error.
+    let runtime = functions::bind(Runtime::builder(), &lambda)
+        .bind::<reserve_flight>(lambda.function(RESERVE_FLIGHT).event())
+        .build();
+    let err = asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&runtime)).unwrap_err();
+    assert!(
+        matches!(&err, AslError::Config { problems } if problems.len() == 1),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_machine_timeout_must_cover_the_worst_case() {
+    let err = asl::state_machine::<BookTrip>(&AslOptions::new().timeout_seconds(60)).unwrap_err();
+    let AslError::MachineTimeoutTooShort { given, needed } = err else {
+        panic!("expected MachineTimeoutTooShort, got {err:?}");
+    };
+    assert_eq!(given, 60);
+    let big_enough = u32::try_from(needed).expect("fits");
+    let m = asl::state_machine::<BookTrip>(&AslOptions::new().timeout_seconds(big_enough))
+        .expect("a timeout at the worst case is accepted");
+    assert_eq!(m.timeout_seconds, Some(big_enough));
+    assert!(
+        asl::state_machine::<BookTrip>(&AslOptions::new().timeout_seconds(big_enough - 1)).is_err()
+    );
+}
+
+#[test]
+fn custom_error_names_join_their_class() {
+    let options = AslOptions::new()
+        .terminal_error("Saga.Terminal.CardDeclined")
+        .retryable_error("Saga.Retryable.Busy");
+    let m = asl::state_machine::<BookTrip>(&options).expect("machine");
+    let hotel = task(&m, "reserve_hotel");
+    assert!(
+        hotel.retry[0]
+            .error_equals
+            .contains(&"Saga.Terminal.CardDeclined".to_owned())
+    );
+    for name in ["Saga.Terminal.CardDeclined", "Saga.Retryable.Busy"] {
+        assert!(
+            hotel.catch[0].error_equals.contains(&name.to_owned()),
+            "{name}"
+        );
+    }
+}
+
+// A saga whose input name the machine needs for itself, and one whose step
+// names collide once cut to 80 characters.
+
+#[saga_step(compensate = undo_a)]
+async fn step_a(results: &u32) -> Result<u32, StepError> {
+    Ok(*results)
+}
+async fn undo_a(_results: &u32, _out: u32) -> Result<(), StepError> {
+    Ok(())
+}
+
+saga! {
+    pub saga ReservedInput(results: u32) -> u32 {
+        let a = step_a(&results);
+        a
+    }
+}
+
+#[saga_step(pivot)]
+async fn a_step_whose_name_is_far_too_long_for_a_state_machine_state_name_of_eighty_chars_one(
+    n: &u32,
+) -> Result<u32, StepError> {
+    Ok(*n)
+}
+
+#[saga_step(retriable)]
+async fn a_step_whose_name_is_far_too_long_for_a_state_machine_state_name_of_eighty_chars_two(
+    n: &u32,
+) -> Result<(), StepError> {
+    let _ = n;
+    Ok(())
+}
+
+saga! {
+    pub saga LongNames(n: u32) -> u32 {
+        let one = a_step_whose_name_is_far_too_long_for_a_state_machine_state_name_of_eighty_chars_one(&n);
+        a_step_whose_name_is_far_too_long_for_a_state_machine_state_name_of_eighty_chars_two(&n);
+        one
+    }
+}
+
+#[test]
+fn an_input_named_like_the_machines_own_fields_is_refused() {
+    let err = asl::state_machine::<ReservedInput>(&AslOptions::new()).unwrap_err();
+    assert_eq!(
+        err,
+        AslError::ReservedInputName {
+            saga: "ReservedInput",
+            name: "results"
+        }
+    );
+}
+
+#[test]
+fn long_step_names_get_distinct_state_names_of_at_most_80_characters() {
+    let m = asl::state_machine::<LongNames>(&AslOptions::new()).expect("machine");
+    let tasks: Vec<&str> = m
+        .states
+        .iter()
+        .filter(|(_, s)| matches!(s, State::Task(_)))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(tasks.len(), 2);
+    assert_ne!(tasks[0], tasks[1]);
+    assert!(tasks.iter().all(|n| n.chars().count() <= 80), "{tasks:?}");
+    assert_eq!(task(&m, tasks[0]).next.as_deref(), Some(tasks[1]));
+    // No compensatable step: no compensation states at all.
+    assert!(m.state("CompensationFailed").is_none());
+    assert!(asl::validate(&m).is_empty());
+}
+
+#[test]
+fn the_self_check_reports_what_the_linters_miss() {
+    let mut m = book_trip();
+    let Some((_, State::Task(hotel))) = m.states.0.get_mut(1) else {
+        panic!("reserve_hotel is second");
+    };
+    hotel.retry.push(Retrier {
+        error_equals: vec!["Saga.Retryable".into()],
+        interval_seconds: Some(0),
+        max_attempts: 1,
+        backoff_rate: Some(0.5),
+        max_delay_seconds: None,
+        jitter_strategy: None,
+    });
+    hotel.heartbeat_seconds = Some(hotel.timeout_seconds);
+    hotel.catch.insert(
+        0,
+        Catcher {
+            error_equals: vec!["States.ALL".into(), "Saga.Terminal".into()],
+            next: "Nowhere".into(),
+            result_path: None,
+        },
+    );
+    let long = "n".repeat(81);
+    m.states
+        .0
+        .push((long.clone(), State::Succeed(Default::default())));
+    let duplicate = m.states.0[0].clone();
+    m.states.0.push(duplicate);
+    let problems = asl::validate(&m);
+    for expected in [
+        AslProblem::StatesAllPlacement {
+            state: "reserve_hotel".into(),
+            field: "Retry",
+        },
+        AslProblem::StatesAllPlacement {
+            state: "reserve_hotel".into(),
+            field: "Catch",
+        },
+        AslProblem::BackoffRate {
+            state: "reserve_hotel".into(),
+            rate: 0.5,
+        },
+        AslProblem::BelowOne {
+            state: "reserve_hotel".into(),
+            field: "IntervalSeconds",
+        },
+        AslProblem::Heartbeat {
+            state: "reserve_hotel".into(),
+            heartbeat: 10,
+            timeout: 10,
+        },
+        AslProblem::DanglingNext {
+            from: "reserve_hotel".into(),
+            to: "Nowhere".into(),
+        },
+        AslProblem::NameTooLong(long.clone()),
+        AslProblem::Unreachable(long),
+        AslProblem::DuplicateName("reserve_flight".into()),
+    ] {
+        assert!(
+            problems.contains(&expected),
+            "missing {expected:?} in {problems:#?}"
+        );
+    }
+    assert!(asl::validate(&book_trip()).is_empty());
+}

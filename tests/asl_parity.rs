@@ -1,0 +1,433 @@
+//! Parity: the generated state machine, run by a real ASL interpreter (moto's
+//! Step Functions), and the Rust executor make the same calls with the same
+//! payloads and end the same way, for every failure schedule below.
+//!
+//! Both engines call the same handlers on one local Invoke endpoint, which
+//! records every invocation (function, payload) as it arrives. moto sends its
+//! Lambda calls to `localhost:$MOTO_PORT`, here the endpoint's port.
+//!
+//! Known differences, handled here rather than hidden:
+//! - a Task timeout is `States.Timeout` in Step Functions and `Saga.Timeout`
+//!   in the executor: the outcome comparison maps one onto the other;
+//! - moto drops `InvocationType: "Event"` (it calls synchronously), so Event
+//!   bindings cannot be compared here; the trip saga binds none;
+//! - ASL retriers count separately, the executor has one budget per step: the
+//!   schedules below raise one kind of error per step, where both agree;
+//! - a timed-out call keeps running in both engines; the record is taken when
+//!   a call arrives, so its late end changes nothing.
+//!
+//! Gated: needs moto (`SAGA_MOTO_SERVER`), installed by `scripts/test.sh`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::retry::RetryConfig;
+use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_sfn::types::ExecutionStatus;
+use saga_core::asl::{self, AslOptions};
+use saga_core::invoke::LambdaInvoker;
+use saga_core::invoke::handler::{Handler, compensation_handler, handler_fn, step_handler};
+use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
+use saga_core::names;
+use saga_core::prelude::*;
+use serde_json::{Value, json};
+use trip_saga::functions::*;
+use trip_saga::*;
+
+use common::tools;
+
+/// What a faulty function does.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Every call fails with `Saga.Terminal`.
+    Terminal,
+    /// Every call outlives the step's 5 s timeout (`rent_car`).
+    Hang,
+    /// The first call fails with `Saga.Retryable`, later calls run.
+    RetryableOnce,
+    /// Every call fails with `Saga.Retryable`.
+    AlwaysRetryable,
+}
+
+/// One failure schedule: the saga id (also the execution name) and the faults.
+struct Schedule {
+    id: String,
+    faults: Vec<(&'static str, Fault)>,
+}
+
+type Record = Arc<Mutex<Vec<(String, Value)>>>;
+type Faults = Arc<Mutex<HashMap<String, Vec<(&'static str, Fault)>>>>;
+/// Calls per (function, saga), cleared before each engine's run.
+type Calls = Arc<Mutex<HashMap<(&'static str, String), u32>>>;
+
+/// Serves `inner` as `function`, recording each call and applying the fault
+/// scheduled for the call's saga.
+fn faulty(
+    function: &'static str,
+    inner: Handler,
+    (record, faults, calls): (&Record, &Faults, &Calls),
+) -> Handler {
+    let (record, faults, calls) = (record.clone(), faults.clone(), calls.clone());
+    handler_fn(move |payload: Value| {
+        let saga = payload["saga"]["saga_id"].as_str().unwrap_or("").to_owned();
+        record
+            .lock()
+            .unwrap()
+            .push((function.to_owned(), payload.clone()));
+        let call = {
+            let mut calls = calls.lock().unwrap();
+            let n = calls.entry((function, saga.clone())).or_default();
+            *n += 1;
+            *n
+        };
+        let fault = faults.lock().unwrap().get(&saga).and_then(|f| {
+            f.iter()
+                .find(|(name, _)| *name == function)
+                .map(|(_, f)| *f)
+        });
+        let inner = inner.clone();
+        async move {
+            match fault {
+                Some(Fault::Terminal) => Err(StepError::terminal(format!("{function} refused"))),
+                Some(Fault::AlwaysRetryable) => {
+                    Err(StepError::retryable(format!("{function} is busy")))
+                }
+                Some(Fault::RetryableOnce) if call == 1 => {
+                    Err(StepError::retryable(format!("{function} is busy, once")))
+                }
+                Some(Fault::Hang) => {
+                    tokio::time::sleep(Duration::from_secs(7)).await;
+                    inner(payload).await
+                }
+                _ => inner(payload).await,
+            }
+        }
+    })
+}
+
+async fn endpoint(shared: (&Record, &Faults, &Calls)) -> LocalLambdaHandle {
+    let functions: [(&'static str, Handler); 8] = [
+        (RESERVE_FLIGHT, step_handler::<reserve_flight>()),
+        (CANCEL_FLIGHT, compensation_handler::<reserve_flight>()),
+        (RESERVE_HOTEL, step_handler::<reserve_hotel>()),
+        (CANCEL_HOTEL, compensation_handler::<reserve_hotel>()),
+        (RENT_CAR, step_handler::<rent_car>()),
+        (RETURN_CAR, compensation_handler::<rent_car>()),
+        (CHARGE_CARD, step_handler::<charge_card>()),
+        (SEND_CONFIRMATION, step_handler::<send_confirmation>()),
+    ];
+    let mut local = LocalLambda::new();
+    for (name, inner) in functions {
+        local = local.function(name, faulty(name, inner, shared));
+    }
+    local
+        .start()
+        .await
+        .expect("the local Invoke endpoint starts")
+}
+
+/// moto's server, stopped by PID when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_moto(lambda_port: u16) -> Moto {
+    let bin = tools::required("SAGA_MOTO_SERVER", "moto's moto_server");
+    let port = tools::free_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_PORT", lambda_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let moto = Moto { child, port };
+    let http = reqwest::Client::new();
+    let config = format!("http://127.0.0.1:{port}/moto-api/config");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let enabled = http
+            .post(&config)
+            .json(&json!({ "stepfunctions": { "execute_state_machine": true } }))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if enabled {
+            return moto;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "moto did not start on port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn sfn_client(port: u16) -> Client {
+    let config = aws_sdk_sfn::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "parity"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"))
+        .retry_config(RetryConfig::disabled())
+        .build();
+    Client::from_conf(config)
+}
+
+/// How a run ended, in terms both engines share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ending {
+    Succeeded,
+    /// The saga error name and the name of the error that caused it.
+    Failed {
+        saga_error: String,
+        cause: String,
+    },
+}
+
+fn same_timeout_name(name: &str) -> String {
+    if name == "States.Timeout" {
+        names::TIMEOUT.to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+fn executor_ending<T>(outcome: &SagaOutcome<T>) -> Ending {
+    let failed = |saga_error: &str, error: &StepError| Ending::Failed {
+        saga_error: saga_error.to_owned(),
+        cause: error.name().to_owned(),
+    };
+    match outcome {
+        SagaOutcome::Completed(_) => Ending::Succeeded,
+        SagaOutcome::Compensated { error, .. } => failed(names::COMPENSATED, error),
+        SagaOutcome::Stuck {
+            direction: Direction::Forward,
+            error,
+            ..
+        } => failed(names::STUCK, error),
+        SagaOutcome::Stuck { error, .. } => failed(names::COMPENSATION_FAILED, error),
+    }
+}
+
+/// The name of the original error in a Fail's Cause, `<error name>: <cause>`.
+fn cause_name(cause: &str) -> String {
+    match cause.split_once(": ") {
+        Some((name, _)) => name.to_owned(),
+        None => format!("<cause without an error name: {cause:?}>"),
+    }
+}
+
+struct Harness {
+    record: Record,
+    faults: Faults,
+    calls: Calls,
+    runtime: Runtime,
+    sfn: Client,
+    machine_arn: String,
+    _local: LocalLambdaHandle,
+    _moto: Moto,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let record: Record = Arc::default();
+        let faults: Faults = Arc::default();
+        let calls: Calls = Arc::default();
+        let local = endpoint((&record, &faults, &calls)).await;
+        let moto = start_moto(local.addr().port()).await;
+        let lambda = LambdaInvoker::local(local.url());
+        let runtime = bind(Runtime::builder(), &lambda)
+            .compensation_retry(RetryPolicy {
+                max_attempts: 2,
+                interval_seconds: 1,
+                backoff_rate: 1.0,
+                max_delay_seconds: None,
+                jitter: Jitter::None,
+            })
+            .build();
+        let machine = asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&runtime))
+            .expect("BookTrip has a state machine");
+        let sfn = sfn_client(moto.port);
+        let created = sfn
+            .create_state_machine()
+            .name("BookTrip")
+            .definition(machine.to_json())
+            .role_arn("arn:aws:iam::123456789012:role/saga-parity")
+            .send()
+            .await
+            .expect("moto accepts the state machine");
+        Harness {
+            machine_arn: created.state_machine_arn().to_owned(),
+            record,
+            faults,
+            calls,
+            runtime,
+            sfn,
+            _local: local,
+            _moto: moto,
+        }
+    }
+
+    /// The calls recorded so far; clears the record and the call counters.
+    fn take_record(&self) -> Vec<(String, Value)> {
+        self.calls.lock().unwrap().clear();
+        std::mem::take(&mut *self.record.lock().unwrap())
+    }
+
+    async fn run_executor(&self, id: &str, trip: Trip) -> Ending {
+        let outcome = BookTrip::run_with_id(&self.runtime, SagaId::new(id).unwrap(), trip)
+            .await
+            .expect("the executor runs the saga");
+        executor_ending(&outcome)
+    }
+
+    async fn run_interpreter(&self, id: &str, trip: &Trip) -> Ending {
+        let started = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.machine_arn)
+            .name(id)
+            .input(json!({ "trip": trip }).to_string())
+            .send()
+            .await
+            .expect("moto starts the execution");
+        let arn = started.execution_arn().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let described = self
+                .sfn
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+                .expect("moto describes the execution");
+            match described.status() {
+                ExecutionStatus::Running => {}
+                ExecutionStatus::Succeeded => return Ending::Succeeded,
+                status => {
+                    let error = described.error().unwrap_or_default().to_owned();
+                    let cause = described.cause().unwrap_or_default();
+                    assert_ne!(
+                        *status,
+                        ExecutionStatus::TimedOut,
+                        "execution {id} timed out"
+                    );
+                    return Ending::Failed {
+                        cause: same_timeout_name(&cause_name(cause)),
+                        saga_error: error,
+                    };
+                }
+            }
+            assert!(Instant::now() < deadline, "execution {id} did not end");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs `schedule` in both engines and compares calls and endings.
+    async fn compare(&self, schedule: &Schedule) -> Result<(), String> {
+        let trip = Trip {
+            traveller: "Ada".into(),
+            from: "LHR".into(),
+            to: "JFK".into(),
+            fail_at: None,
+        };
+        self.faults
+            .lock()
+            .unwrap()
+            .insert(schedule.id.clone(), schedule.faults.clone());
+        self.take_record();
+        let executor_end = self.run_executor(&schedule.id, trip.clone()).await;
+        let executor_calls = self.take_record();
+        let interpreter_end = self.run_interpreter(&schedule.id, &trip).await;
+        let interpreter_calls = self.take_record();
+        diff(
+            &schedule.id,
+            (&executor_calls, &executor_end),
+            (&interpreter_calls, &interpreter_end),
+        )
+    }
+}
+
+fn diff(
+    id: &str,
+    (ours, our_end): (&[(String, Value)], &Ending),
+    (theirs, their_end): (&[(String, Value)], &Ending),
+) -> Result<(), String> {
+    if ours == theirs && our_end == their_end {
+        return Ok(());
+    }
+    let mut out = format!("schedule {id}: the engines differ\n  #   executor | interpreter\n");
+    for i in 0..ours.len().max(theirs.len()) {
+        let show =
+            |c: Option<&(String, Value)>| c.map_or("-".to_owned(), |(f, p)| format!("{f} {p}"));
+        let (a, b) = (ours.get(i), theirs.get(i));
+        let mark = if a == b { " " } else { "!" };
+        out += &format!("{mark} {i:<2} {}\n       | {}\n", show(a), show(b));
+    }
+    out += &format!("  ending: executor {our_end:?} | interpreter {their_end:?}\n");
+    Err(out)
+}
+
+fn schedules() -> Vec<Schedule> {
+    let s = |id: &str, faults: &[(&'static str, Fault)]| Schedule {
+        id: id.to_owned(),
+        faults: faults.to_vec(),
+    };
+    let mut all = vec![s("none", &[])];
+    for step in [
+        RESERVE_FLIGHT,
+        RESERVE_HOTEL,
+        RENT_CAR,
+        CHARGE_CARD,
+        SEND_CONFIRMATION,
+    ] {
+        all.push(s(&format!("terminal-{step}"), &[(step, Fault::Terminal)]));
+    }
+    all.push(s("timeout-rent-car", &[(RENT_CAR, Fault::Hang)]));
+    all.push(s(
+        "retryable-once-reserve-hotel",
+        &[(RESERVE_HOTEL, Fault::RetryableOnce)],
+    ));
+    all.push(s(
+        "compensation-fails-cancel-hotel",
+        &[
+            (CHARGE_CARD, Fault::Terminal),
+            (CANCEL_HOTEL, Fault::AlwaysRetryable),
+        ],
+    ));
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs moto; run by scripts/test.sh with --include-ignored"]
+async fn executor_and_step_functions_make_the_same_calls_and_end_the_same_way() {
+    let harness = Harness::start().await;
+    let mut failures = Vec::new();
+    let all = schedules();
+    for schedule in &all {
+        if let Err(report) = harness.compare(schedule).await {
+            failures.push(report);
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} schedules differ:\n{}",
+        failures.len(),
+        all.len(),
+        failures.join("\n")
+    );
+}
