@@ -67,9 +67,13 @@ fn the_shape_is_the_canonical_saga() {
         names,
         [
             "reserve_flight",
+            "Resolve reserve_flight",
             "reserve_hotel",
+            "Resolve reserve_hotel",
             "rent_car",
+            "Resolve rent_car",
             "charge_card",
+            "Resolve charge_card",
             "send_confirmation",
             "Done",
             "Compensate rent_car",
@@ -85,8 +89,28 @@ fn the_shape_is_the_canonical_saga() {
     assert_eq!(unwind("reserve_flight"), "Compensated");
     assert_eq!(unwind("reserve_hotel"), "Compensate reserve_flight");
     assert_eq!(unwind("charge_card"), "Compensate rent_car");
-    // An ambiguous one, and anything after the pivot, is stuck.
-    assert_eq!(task(&m, "rent_car").catch[1].next, "Stuck");
+    // An ambiguous one is resolved by calling the step again with the same
+    // payload; only a terminal error unwinds from there, anything else is stuck.
+    assert_eq!(task(&m, "rent_car").catch[1].next, "Resolve rent_car");
+    let resolve = task(&m, "Resolve rent_car");
+    assert_eq!(resolve.parameters, task(&m, "rent_car").parameters);
+    assert_eq!(resolve.result_path, task(&m, "rent_car").result_path);
+    assert_eq!(resolve.next.as_deref(), Some("charge_card"));
+    assert_eq!(resolve.catch[0].next, "Compensate reserve_hotel");
+    assert!(
+        !resolve.catch[0]
+            .error_equals
+            .contains(&"Saga.Retryable".to_owned())
+    );
+    assert_eq!(resolve.catch[1].next, "Stuck");
+    assert_eq!(
+        resolve
+            .retry
+            .last()
+            .map(|r| (r.error_equals.as_slice(), r.max_attempts)),
+        Some((&["States.ALL".to_owned()][..], 2))
+    );
+    // Anything after the pivot is stuck.
     let confirmation = task(&m, "send_confirmation");
     assert_eq!(confirmation.catch.len(), 1);
     assert_eq!(confirmation.catch[0].next, "Stuck");
@@ -120,6 +144,15 @@ fn the_shape_is_the_canonical_saga() {
         car.retry[1]
             .error_equals
             .contains(&"Lambda.ServiceException".to_owned())
+    );
+    // AWS's recommended retrier for Lambda service errors, whatever the step's policy.
+    assert_eq!(
+        (
+            car.retry[1].interval_seconds,
+            car.retry[1].max_attempts,
+            car.retry[1].backoff_rate
+        ),
+        (Some(2), 6, Some(2.0))
     );
     assert_eq!(
         (car.retry[2].max_attempts, car.retry[2].interval_seconds),
@@ -368,10 +401,13 @@ fn long_step_names_get_distinct_state_names_of_at_most_80_characters() {
         .filter(|(_, s)| matches!(s, State::Task(_)))
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(tasks.len(), 2);
-    assert_ne!(tasks[0], tasks[1]);
+    // The pivot, its resolve state, the retriable step.
+    assert_eq!(tasks.len(), 3);
+    let distinct: std::collections::HashSet<_> = tasks.iter().collect();
+    assert_eq!(distinct.len(), 3, "{tasks:?}");
     assert!(tasks.iter().all(|n| n.chars().count() <= 80), "{tasks:?}");
-    assert_eq!(task(&m, tasks[0]).next.as_deref(), Some(tasks[1]));
+    assert_eq!(task(&m, tasks[0]).next.as_deref(), Some(tasks[2]));
+    assert_eq!(task(&m, tasks[1]).next.as_deref(), Some(tasks[2]));
     // No compensatable step: no compensation states at all.
     assert!(m.state("CompensationFailed").is_none());
     assert!(asl::validate(&m).is_empty());
@@ -380,9 +416,22 @@ fn long_step_names_get_distinct_state_names_of_at_most_80_characters() {
 #[test]
 fn the_self_check_reports_what_the_linters_miss() {
     let mut m = book_trip();
-    let Some((_, State::Task(hotel))) = m.states.0.get_mut(1) else {
-        panic!("reserve_hotel is second");
+    let Some((_, State::Task(hotel))) = m.states.0.iter_mut().find(|(n, _)| n == "reserve_hotel")
+    else {
+        panic!("reserve_hotel is a Task");
     };
+    // `States.ALL` first, then more retriers after it.
+    hotel.retry.insert(
+        0,
+        Retrier {
+            error_equals: vec!["States.ALL".into()],
+            interval_seconds: Some(1),
+            max_attempts: 1,
+            backoff_rate: Some(2.0),
+            max_delay_seconds: None,
+            jitter_strategy: None,
+        },
+    );
     hotel.retry.push(Retrier {
         error_equals: vec!["Saga.Retryable".into()],
         interval_seconds: Some(0),

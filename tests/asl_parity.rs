@@ -6,15 +6,22 @@
 //! records every invocation (function, payload) as it arrives. moto sends its
 //! Lambda calls to `localhost:$MOTO_PORT`, here the endpoint's port.
 //!
+//! Each schedule also names the ending the failure rules predict, so two
+//! engines that went wrong the same way still fail the test, and the number
+//! of `TaskScheduled` events in the interpreter's history must match the
+//! calls the endpoint recorded for it.
+//!
 //! Known differences, handled here rather than hidden:
 //! - a Task timeout is `States.Timeout` in Step Functions and `Saga.Timeout`
 //!   in the executor: the outcome comparison maps one onto the other;
 //! - moto drops `InvocationType: "Event"` (it calls synchronously), so Event
 //!   bindings cannot be compared here; the trip saga binds none;
-//! - ASL retriers count separately, the executor has one budget per step: the
-//!   schedules below raise one kind of error per step, where both agree;
+//! - a saga stuck at a compensation is `Stuck { direction: Compensation }` in
+//!   the executor and the `Saga.CompensationFailed` Fail in the machine: the
+//!   outcome comparison maps one onto the other;
 //! - a timed-out call keeps running in both engines; the record is taken when
-//!   a call arrives, so its late end changes nothing.
+//!   a call arrives, so its late end changes nothing, and the interpreter's
+//!   history is cut at the execution's end.
 //!
 //! Gated: needs moto (`SAGA_MOTO_SERVER`), installed by `scripts/test.sh`.
 
@@ -28,7 +35,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
 use saga_core::asl::{self, AslOptions};
 use saga_core::invoke::LambdaInvoker;
 use saga_core::invoke::handler::{Handler, compensation_handler, handler_fn, step_handler};
@@ -48,16 +55,22 @@ enum Fault {
     Terminal,
     /// Every call outlives the step's 5 s timeout (`rent_car`).
     Hang,
+    /// The first call outlives the timeout, later calls run.
+    HangOnce,
+    /// The first call outlives the timeout, later calls fail with `Saga.Retryable`.
+    HangThenRetryable,
     /// The first call fails with `Saga.Retryable`, later calls run.
     RetryableOnce,
     /// Every call fails with `Saga.Retryable`.
     AlwaysRetryable,
 }
 
-/// One failure schedule: the saga id (also the execution name) and the faults.
+/// One failure schedule: the saga id (also the execution name), the faults,
+/// and the ending the failure rules predict.
 struct Schedule {
     id: String,
     faults: Vec<(&'static str, Fault)>,
+    expected: Ending,
 }
 
 type Record = Arc<Mutex<Vec<(String, Value)>>>;
@@ -92,17 +105,22 @@ fn faulty(
         });
         let inner = inner.clone();
         async move {
+            let hangs = match fault {
+                Some(Fault::Hang) => true,
+                Some(Fault::HangOnce | Fault::HangThenRetryable) => call == 1,
+                _ => false,
+            };
+            if hangs {
+                tokio::time::sleep(Duration::from_secs(7)).await;
+                return inner(payload).await;
+            }
             match fault {
                 Some(Fault::Terminal) => Err(StepError::terminal(format!("{function} refused"))),
-                Some(Fault::AlwaysRetryable) => {
+                Some(Fault::AlwaysRetryable | Fault::HangThenRetryable) => {
                     Err(StepError::retryable(format!("{function} is busy")))
                 }
                 Some(Fault::RetryableOnce) if call == 1 => {
                     Err(StepError::retryable(format!("{function} is busy, once")))
-                }
-                Some(Fault::Hang) => {
-                    tokio::time::sleep(Duration::from_secs(7)).await;
-                    inner(payload).await
                 }
                 _ => inner(payload).await,
             }
@@ -147,14 +165,16 @@ impl Drop for Moto {
 async fn start_moto(lambda_port: u16) -> Moto {
     let bin = tools::required("SAGA_MOTO_SERVER", "moto's moto_server");
     let port = tools::free_port();
+    let log_path = std::env::temp_dir().join(format!("saga-parity-moto-{port}.log"));
+    let log = std::fs::File::create(&log_path).expect("moto's log file");
     let child = Command::new(bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .env("MOTO_PORT", lambda_port.to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("moto_server starts");
-    let moto = Moto { child, port };
+    let mut moto = Moto { child, port };
     let http = reqwest::Client::new();
     let config = format!("http://127.0.0.1:{port}/moto-api/config");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -168,9 +188,14 @@ async fn start_moto(lambda_port: u16) -> Moto {
         if enabled {
             return moto;
         }
+        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            panic!("moto_server exited ({status}) before it served:\n{}", log());
+        }
         assert!(
             Instant::now() < deadline,
-            "moto did not start on port {port}"
+            "moto did not start on port {port}:\n{}",
+            log()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -295,7 +320,33 @@ impl Harness {
         executor_ending(&outcome)
     }
 
-    async fn run_interpreter(&self, id: &str, trip: &Trip) -> Ending {
+    /// The `TaskScheduled` events of execution `arn`, up to its end (a
+    /// timed-out call's late result may follow it).
+    async fn scheduled(&self, arn: &str) -> usize {
+        let history = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .send()
+            .await
+            .expect("moto returns the history");
+        let end = [
+            HistoryEventType::ExecutionSucceeded,
+            HistoryEventType::ExecutionFailed,
+            HistoryEventType::ExecutionAborted,
+            HistoryEventType::ExecutionTimedOut,
+        ];
+        history
+            .events()
+            .iter()
+            .map(|e| e.r#type())
+            .take_while(|t| !end.contains(t))
+            .filter(|t| **t == HistoryEventType::TaskScheduled)
+            .count()
+    }
+
+    /// Runs the execution `id`: its ending and how many Tasks its history scheduled.
+    async fn run_interpreter(&self, id: &str, trip: &Trip) -> (Ending, usize) {
         let started = self
             .sfn
             .start_execution()
@@ -317,7 +368,9 @@ impl Harness {
                 .expect("moto describes the execution");
             match described.status() {
                 ExecutionStatus::Running => {}
-                ExecutionStatus::Succeeded => return Ending::Succeeded,
+                ExecutionStatus::Succeeded => {
+                    return (Ending::Succeeded, self.scheduled(&arn).await);
+                }
                 status => {
                     let error = described.error().unwrap_or_default().to_owned();
                     let cause = described.cause().unwrap_or_default();
@@ -326,10 +379,11 @@ impl Harness {
                         ExecutionStatus::TimedOut,
                         "execution {id} timed out"
                     );
-                    return Ending::Failed {
+                    let ending = Ending::Failed {
                         cause: same_timeout_name(&cause_name(cause)),
                         saga_error: error,
                     };
+                    return (ending, self.scheduled(&arn).await);
                 }
             }
             assert!(Instant::now() < deadline, "execution {id} did not end");
@@ -352,13 +406,27 @@ impl Harness {
         self.take_record();
         let executor_end = self.run_executor(&schedule.id, trip.clone()).await;
         let executor_calls = self.take_record();
-        let interpreter_end = self.run_interpreter(&schedule.id, &trip).await;
+        let (interpreter_end, scheduled) = self.run_interpreter(&schedule.id, &trip).await;
         let interpreter_calls = self.take_record();
         diff(
             &schedule.id,
             (&executor_calls, &executor_end),
             (&interpreter_calls, &interpreter_end),
-        )
+        )?;
+        if executor_end != schedule.expected {
+            return Err(format!(
+                "schedule {}: both engines ended {executor_end:?}, the rules predict {:?}",
+                schedule.id, schedule.expected
+            ));
+        }
+        if scheduled != interpreter_calls.len() {
+            return Err(format!(
+                "schedule {}: the history schedules {scheduled} Tasks, the endpoint saw {} calls",
+                schedule.id,
+                interpreter_calls.len()
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -383,24 +451,54 @@ fn diff(
 }
 
 fn schedules() -> Vec<Schedule> {
-    let s = |id: &str, faults: &[(&'static str, Fault)]| Schedule {
+    let s = |id: &str, faults: &[(&'static str, Fault)], expected: Ending| Schedule {
         id: id.to_owned(),
         faults: faults.to_vec(),
+        expected,
     };
-    let mut all = vec![s("none", &[])];
-    for step in [
-        RESERVE_FLIGHT,
-        RESERVE_HOTEL,
-        RENT_CAR,
-        CHARGE_CARD,
-        SEND_CONFIRMATION,
-    ] {
-        all.push(s(&format!("terminal-{step}"), &[(step, Fault::Terminal)]));
+    let failed = |saga_error: &str, cause: &str| Ending::Failed {
+        saga_error: saga_error.to_owned(),
+        cause: cause.to_owned(),
+    };
+    let mut all = vec![s("none", &[], Ending::Succeeded)];
+    for step in [RESERVE_FLIGHT, RESERVE_HOTEL, RENT_CAR, CHARGE_CARD] {
+        all.push(s(
+            &format!("terminal-{step}"),
+            &[(step, Fault::Terminal)],
+            failed(names::COMPENSATED, names::TERMINAL),
+        ));
     }
-    all.push(s("timeout-rent-car", &[(RENT_CAR, Fault::Hang)]));
+    // After the pivot a terminal error is retried, then the saga is stuck.
+    all.push(s(
+        &format!("terminal-{SEND_CONFIRMATION}"),
+        &[(SEND_CONFIRMATION, Fault::Terminal)],
+        failed(names::STUCK, names::TERMINAL),
+    ));
+    all.push(s(
+        "timeout-rent-car",
+        &[(RENT_CAR, Fault::Hang)],
+        failed(names::STUCK, names::TIMEOUT),
+    ));
+    all.push(s(
+        "timeout-once-rent-car",
+        &[(RENT_CAR, Fault::HangOnce)],
+        Ending::Succeeded,
+    ));
+    // A retryable answer does not settle an earlier unknown outcome.
+    all.push(s(
+        "timeout-then-retryable-rent-car",
+        &[(RENT_CAR, Fault::HangThenRetryable)],
+        failed(names::STUCK, names::RETRYABLE),
+    ));
     all.push(s(
         "retryable-once-reserve-hotel",
         &[(RESERVE_HOTEL, Fault::RetryableOnce)],
+        Ending::Succeeded,
+    ));
+    all.push(s(
+        "retryable-always-reserve-hotel",
+        &[(RESERVE_HOTEL, Fault::AlwaysRetryable)],
+        failed(names::COMPENSATED, names::RETRYABLE),
     ));
     all.push(s(
         "compensation-fails-cancel-hotel",
@@ -408,6 +506,7 @@ fn schedules() -> Vec<Schedule> {
             (CHARGE_CARD, Fault::Terminal),
             (CANCEL_HOTEL, Fault::AlwaysRetryable),
         ],
+        failed(names::COMPENSATION_FAILED, names::RETRYABLE),
     ));
     all
 }

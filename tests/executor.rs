@@ -145,7 +145,8 @@ async fn ambiguous_error_is_resolved_by_reinvoking_with_the_same_key() {
 
 #[tokio::test(start_paused = true)]
 async fn unresolved_ambiguity_leaves_the_saga_stuck_without_compensating() {
-    let (id, outcome) = run(Plan::new().with("c", &[Ambiguous, Ambiguous])).await;
+    // The try, then the resolve phase's call and its one retry.
+    let (id, outcome) = run(Plan::new().with("c", &[Ambiguous, Ambiguous, Ambiguous])).await;
     match outcome {
         SagaOutcome::Stuck {
             step,
@@ -162,8 +163,10 @@ async fn unresolved_ambiguity_leaves_the_saga_stuck_without_compensating() {
 
 #[tokio::test(start_paused = true)]
 async fn a_retryable_error_does_not_resolve_an_earlier_ambiguous_one() {
-    // Attempt 1 may have taken effect; attempts 2 and 3 say nothing about it.
-    let (id, outcome) = run(Plan::new().with("b", &[Ambiguous, Retryable, Retryable])).await;
+    // Attempt 1 may have taken effect; attempts 2 to 4 (the resolve phase
+    // and its two retries) say nothing about it.
+    let plan = Plan::new().with("b", &[Ambiguous, Retryable, Retryable, Retryable]);
+    let (id, outcome) = run(plan).await;
     assert!(
         matches!(
             outcome,
@@ -199,8 +202,9 @@ async fn a_timeout_is_ambiguous_and_retried() {
     let start = tokio::time::Instant::now();
     let (id, outcome) = run(Plan::new().with("c", &[Sleep(60)])).await;
     assert!(outcome.is_completed());
-    // The first attempt was cut at c's 5 s timeout; the retry followed 1 s later.
-    assert_eq!(start.elapsed(), Duration::from_secs(6));
+    // The first attempt was cut at c's 5 s timeout; the resolving call
+    // followed at once.
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
     let c_attempts: Vec<(u32, bool)> = journal(&id)
         .iter()
         .filter(|e| e.step == "c")
@@ -214,7 +218,7 @@ async fn a_timeout_is_ambiguous_and_retried() {
 async fn a_timeout_is_logged_with_its_stable_name() {
     let runtime = common::runtime();
     let id = id("timeout");
-    let plan = Plan::new().with("c", &[Sleep(60), Sleep(60)]);
+    let plan = Plan::new().with("c", &[Sleep(60), Sleep(60), Sleep(60)]);
     let outcome = Flow::run_with_id(&runtime, id.clone(), plan)
         .await
         .expect("runs");
@@ -231,7 +235,7 @@ async fn a_timeout_is_logged_with_its_stable_name() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_step_is_an_ambiguous_error_not_a_crash() {
-    let (_, outcome) = run(Plan::new().with("b", &[Panic, Panic, Panic])).await;
+    let (_, outcome) = run(Plan::new().with("b", &[Panic, Panic, Panic, Panic])).await;
     match outcome {
         SagaOutcome::Stuck { step, error, .. } => {
             assert_eq!(step, "b");

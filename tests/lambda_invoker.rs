@@ -118,8 +118,9 @@ async fn a_panicking_function_is_ambiguous_and_the_saga_goes_stuck() {
         }
         other => panic!("expected Stuck, got {other:?}"),
     }
-    // Re-invoked with the same idempotency key within the default budget.
-    assert_eq!(local.invocations(RESERVE_HOTEL), 4);
+    // The try, then re-invoked with the same idempotency key to resolve the
+    // unknown outcome: once, plus the default 3 retries.
+    assert_eq!(local.invocations(RESERVE_HOTEL), 5);
 }
 
 #[tokio::test]

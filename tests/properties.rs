@@ -121,6 +121,14 @@ fn attempt(plan: &Plan, key: &str, n: usize) -> Behavior {
         .unwrap_or(Behavior::Ok)
 }
 
+/// How one forward step ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Step {
+    Ok,
+    Unwind,
+    Stuck,
+}
+
 /// The failure rules, written as plainly as possible.
 fn model(shape: &[&str], plan: &Plan) -> Expected {
     for (i, step) in shape.iter().enumerate() {
@@ -130,26 +138,44 @@ fn model(shape: &[&str], plan: &Plan) -> Expected {
         } else {
             FORWARD_RETRIES
         };
-        // An ambiguous attempt leaves the outcome unknown until a success or a
-        // terminal answer; a retryable answer says nothing about it.
-        let mut unknown = false;
-        let mut ok = false;
-        for n in 0..=budget {
-            match attempt(plan, step, n) {
-                Behavior::Ok => {
-                    ok = true;
-                    break;
-                }
-                Behavior::Ambiguous => unknown = true,
-                Behavior::Terminal => {
-                    unknown = false;
-                    if !retriable {
-                        break;
+        let mut calls = (0..).map(|n| attempt(plan, step, n));
+        let mut next = || calls.next().unwrap_or(Behavior::Ok);
+        let outcome = if retriable {
+            // Every error is retried within the budget.
+            if (0..=budget).any(|_| next() == Behavior::Ok) {
+                Step::Ok
+            } else {
+                Step::Stuck
+            }
+        } else {
+            // The try: retryable answers are retried; a terminal one, or a
+            // retryable one past the budget, changed nothing; an ambiguous one
+            // is resolved by calling again with a fresh budget, where only a
+            // success or a terminal answer settles it.
+            let mut retries = 0;
+            loop {
+                match next() {
+                    Behavior::Ok => break Step::Ok,
+                    Behavior::Terminal => break Step::Unwind,
+                    Behavior::Retryable if retries < budget => retries += 1,
+                    Behavior::Retryable => break Step::Unwind,
+                    _ => {
+                        break (0..=budget)
+                            .map(|_| next())
+                            .find(|b| matches!(b, Behavior::Ok | Behavior::Terminal))
+                            .map_or(Step::Stuck, |b| match b {
+                                Behavior::Ok => Step::Ok,
+                                _ => Step::Unwind,
+                            });
                     }
                 }
-                _ => {}
             }
-        }
+        };
+        let (ok, unknown) = match outcome {
+            Step::Ok => (true, false),
+            Step::Unwind => (false, false),
+            Step::Stuck => (false, true),
+        };
         if ok {
             continue;
         }

@@ -112,15 +112,19 @@
 //! - **retryable**: nothing changed, and a retry may succeed. Retried with the
 //!   step's [`RetryPolicy`]; when the budget is spent it is treated as terminal.
 //! - **ambiguous**: the outcome is unknown (a timeout, a panic, a lost answer).
-//!   The step is re-invoked with the same idempotency key within its retry
-//!   budget: steps are idempotent, so a re-invocation returns the result or fails
-//!   terminally. If the outcome is still unknown, the saga ends
-//!   [`SagaOutcome::Stuck`] and nothing is compensated: an operator decides.
+//!   The step is re-invoked at once with the same idempotency key, with a fresh
+//!   retry budget: steps are idempotent, so a re-invocation returns the result or
+//!   fails terminally. A retryable answer settles nothing. If the outcome is
+//!   still unknown, the saga ends [`SagaOutcome::Stuck`] and nothing is
+//!   compensated: an operator decides.
 //!
 //! After the pivot succeeds the saga only goes forward: retriable steps are
 //! retried on every error, and past their budget the saga is stuck.
 //! Compensations are retried on every error with capped backoff; past their
 //! budget the saga is stuck. A stuck saga stays in the saga log.
+//!
+//! These rules are data, in [`failure`]: the executor follows them and the
+//! Step Functions generator writes them out as `Retry` and `Catch`.
 //!
 //! Every invocation runs with a [`StepContext`] whose idempotency key is
 //! `<saga id>/<step name>`, the same on every attempt.
@@ -133,6 +137,7 @@ mod context;
 mod definition;
 mod error;
 mod exec;
+pub mod failure;
 pub mod invoke;
 pub mod log;
 mod retry;

@@ -19,7 +19,8 @@ use super::error::AslError;
 use super::model::{Fail, ResultPath, State, StateMachine, States, Succeed, Task};
 use super::names::StateNamer;
 use super::options::{AslOptions, Function};
-use super::retry::{self, ErrorNames};
+use super::retry::{self, ErrorNames, Exits};
+use crate::failure::Phase;
 
 /// The integration every step Task uses.
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
@@ -53,6 +54,15 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
     let fixed = [DONE, COMPENSATED, STUCK, COMPENSATION_FAILED].map(|n| namer.name(n));
     let [done, compensated, stuck, compensation_failed] = fixed;
     let forward_names: Vec<String> = def.steps.iter().map(|s| namer.name(s.name)).collect();
+    // Where a step before the pivot goes after an ambiguous error: the same
+    // call again, settled by a success or a terminal error only.
+    let resolve_names: Vec<Option<String>> = def
+        .steps
+        .iter()
+        .map(|s| {
+            (s.kind != StepKind::Retriable).then(|| namer.name(&format!("Resolve {}", s.name)))
+        })
+        .collect();
     let compensation_names: Vec<Option<String>> = def
         .steps
         .iter()
@@ -78,39 +88,41 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
 
     for (k, step) in def.steps.iter().enumerate() {
         let function = options.function_of(step.name, Direction::Forward)?;
-        let (retry, catch) = match step.kind {
-            StepKind::Retriable => (
-                retry::retry_everything(&step.retry),
-                retry::retriable_catch(&stuck),
-            ),
-            StepKind::Compensatable | StepKind::Pivot => (
-                retry::forward_retry(&errors, &step.retry),
-                retry::forward_catch(&errors, unwind_from(k), &stuck),
-            ),
+        let exits = Exits {
+            unwind: unwind_from(k),
+            resolve: resolve_names[k].as_deref(),
+            stuck: &stuck,
         };
-        worst_case += retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
+        let phases: &[(&String, Phase)] = match &resolve_names[k] {
+            None => &[(&forward_names[k], Phase::Retriable)],
+            Some(resolve) => &[(&forward_names[k], Phase::Try), (resolve, Phase::Resolve)],
+        };
         let event = function.invocation == InvocationType::Event;
         let next = forward_names.get(k + 1).unwrap_or(&done).clone();
-        states.push((
-            forward_names[k].clone(),
-            State::Task(Task {
-                comment: Some(step_comment(step)),
-                resource: LAMBDA_INVOKE.to_owned(),
-                parameters: parameters(def, step, Direction::Forward, &function),
-                result_selector: (!event).then(|| json!({ "value.$": "$.Payload" })),
-                result_path: Some(if event {
-                    ResultPath::Discard(())
-                } else {
-                    ResultPath::Path(format!("$.{RESULTS}.{}", step.name))
+        for &(name, phase) in phases {
+            let retry = retry::retry(&errors, phase, &step.retry);
+            worst_case += retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
+            states.push((
+                name.clone(),
+                State::Task(Task {
+                    comment: Some(step_comment(step, phase)),
+                    resource: LAMBDA_INVOKE.to_owned(),
+                    parameters: parameters(def, step, Direction::Forward, &function),
+                    result_selector: (!event).then(|| json!({ "value.$": "$.Payload" })),
+                    result_path: Some(if event {
+                        ResultPath::Discard(())
+                    } else {
+                        ResultPath::Path(format!("$.{RESULTS}.{}", step.name))
+                    }),
+                    timeout_seconds: step.timeout_seconds.max(1),
+                    heartbeat_seconds: None,
+                    retry,
+                    catch: retry::catch(&errors, phase, &exits, retry::ERROR_PATH),
+                    next: Some(next.clone()),
+                    end: None,
                 }),
-                timeout_seconds: step.timeout_seconds.max(1),
-                heartbeat_seconds: None,
-                retry,
-                catch,
-                next: Some(next),
-                end: None,
-            }),
-        ));
+            ));
+        }
     }
     states.push((
         done,
@@ -125,7 +137,7 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
             continue;
         };
         let function = options.function_of(step.name, Direction::Compensation)?;
-        let retry = retry::retry_everything(&options.compensation_retry);
+        let retry = retry::retry(&errors, Phase::Compensation, &options.compensation_retry);
         worst_case += retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
         states.push((
             name.clone(),
@@ -138,7 +150,16 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
                 timeout_seconds: step.timeout_seconds.max(1),
                 heartbeat_seconds: None,
                 retry,
-                catch: retry::compensation_catch(&compensation_failed),
+                catch: retry::catch(
+                    &errors,
+                    Phase::Compensation,
+                    &Exits {
+                        unwind: unwind_from(k),
+                        resolve: None,
+                        stuck: &compensation_failed,
+                    },
+                    retry::COMPENSATION_ERROR_PATH,
+                ),
                 next: Some(unwind_from(k).to_owned()),
                 end: None,
             }),
@@ -207,13 +228,19 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
     }
 }
 
-fn step_comment(step: &StepDef) -> String {
+fn step_comment(step: &StepDef, phase: Phase) -> String {
     let kind = match step.kind {
         StepKind::Compensatable => "compensatable",
         StepKind::Pivot => "pivot",
         StepKind::Retriable => "retriable",
     };
-    format!("Step `{}` ({kind}).", step.name)
+    match phase {
+        Phase::Resolve => format!(
+            "Step `{}` ({kind}) again, after an error that left its outcome unknown: the same payload and idempotency key.",
+            step.name
+        ),
+        _ => format!("Step `{}` ({kind}).", step.name),
+    }
 }
 
 fn fail(error: &str, error_path: &str, comment: &str) -> State {

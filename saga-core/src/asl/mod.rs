@@ -28,9 +28,9 @@
 //! # Ok::<(), saga_core::asl::AslError>(())
 //! ```
 //!
-//! The failure rules are those of the executor: see [`retry`] for how error
-//! names map onto `Retry` and `Catch`, and [`validate`] for the rules checked
-//! on every generated machine.
+//! The failure rules are those of the executor, [`crate::failure`], written
+//! out as `Retry` and `Catch` by error name; [`validate`] lists the rules
+//! checked on every generated machine.
 
 mod check;
 mod error;
@@ -38,7 +38,7 @@ mod generate;
 pub mod model;
 mod names;
 mod options;
-pub mod retry;
+mod retry;
 
 pub use check::{MAX_NAME_LEN, STATES_ALL, validate};
 pub use error::{AslError, AslProblem};

@@ -1,27 +1,19 @@
-//! The failure rules of the executor (DESIGN §4) as ASL `Retry` and `Catch`
-//! lists, so both engines classify an error by its name in the same way:
+//! The failure rules of [`crate::failure`] written out as ASL `Retry` and
+//! `Catch` lists. The executor follows the same phases, so both engines
+//! classify an error by its name, count its retries and route it alike.
 //!
-//! - terminal names are never retried, and lead to the compensation chain;
-//! - retryable names are retried, and once the budget is spent lead to the
-//!   compensation chain, like a terminal error;
-//! - every other name leaves the outcome unknown (ambiguous): it is retried,
-//!   and once the budget is spent the saga is stuck, with nothing compensated;
-//! - retriable steps and compensations retry every error, then are stuck.
+//! ASL matches exact error names only, so each error class becomes the list
+//! of its known names ([`ErrorNames`]); a name an earlier retrier or catcher
+//! already takes is left out of the later ones, which could never see it.
+
+use std::collections::HashSet;
 
 use crate::error::names;
+use crate::failure::{Catcher as Rule, Exit, LAMBDA_SERVICE_ERRORS, Matcher, Phase};
 use crate::retry::{Jitter, RetryPolicy};
 
 use super::check::STATES_ALL;
 use super::model::{Catcher, JitterStrategy, ResultPath, Retrier};
-
-/// The Lambda service errors AWS recommends retrying on every Lambda Task.
-pub const LAMBDA_SERVICE_ERRORS: &[&str] = &[
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.ClientExecutionTimeoutException",
-    "Lambda.TooManyRequestsException",
-];
 
 /// Where a caught error is kept, for the final Fail's `Cause`.
 pub(super) const ERROR_PATH: &str = "$.error";
@@ -46,21 +38,55 @@ impl ErrorNames {
         let mut retryable = vec![names::RETRYABLE.to_owned()];
         retryable.extend(owned(names::LAMBDA_RETRYABLE));
         retryable.extend(extra_retryable.iter().cloned());
-        dedup(&mut terminal);
-        dedup(&mut retryable);
         ErrorNames {
             terminal,
             retryable,
         }
     }
+
+    /// The names `matcher` takes.
+    fn of(&self, matcher: Matcher) -> Vec<String> {
+        match matcher {
+            Matcher::Terminal => self.terminal.clone(),
+            Matcher::Retryable => self.retryable.clone(),
+            Matcher::TerminalOrRetryable => self
+                .terminal
+                .iter()
+                .chain(&self.retryable)
+                .cloned()
+                .collect(),
+            Matcher::LambdaService => LAMBDA_SERVICE_ERRORS
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
+            Matcher::All => vec![STATES_ALL.to_owned()],
+        }
+    }
 }
 
-fn dedup(list: &mut Vec<String>) {
-    let mut seen = std::collections::HashSet::new();
-    list.retain(|n| seen.insert(n.clone()));
+/// The names of each matcher in `matchers`, without those an earlier one takes.
+fn exclusive(names: &ErrorNames, matchers: impl Iterator<Item = Matcher>) -> Vec<Vec<String>> {
+    let mut seen = HashSet::new();
+    matchers
+        .map(|m| {
+            let mut list = names.of(m);
+            list.retain(|n| n == STATES_ALL || seen.insert(n.clone()));
+            list
+        })
+        .collect()
 }
 
 fn retrier(error_equals: Vec<String>, policy: &RetryPolicy) -> Retrier {
+    if policy.max_attempts == 0 {
+        return Retrier {
+            error_equals,
+            interval_seconds: None,
+            max_attempts: 0,
+            backoff_rate: None,
+            max_delay_seconds: None,
+            jitter_strategy: None,
+        };
+    }
     Retrier {
         error_equals,
         interval_seconds: Some(policy.interval_seconds),
@@ -74,66 +100,52 @@ fn retrier(error_equals: Vec<String>, policy: &RetryPolicy) -> Retrier {
     }
 }
 
-fn all() -> Vec<String> {
-    vec![STATES_ALL.to_owned()]
-}
-
-fn service_errors() -> Vec<String> {
-    LAMBDA_SERVICE_ERRORS
+/// The `Retry` list of `phase` for a step whose own policy is `policy`.
+pub(super) fn retry(names: &ErrorNames, phase: Phase, policy: &RetryPolicy) -> Vec<Retrier> {
+    let retriers = phase.retriers(*policy);
+    let lists = exclusive(names, retriers.iter().map(|r| r.matcher));
+    retriers
         .iter()
-        .map(|n| (*n).to_owned())
+        .zip(lists)
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(r, list)| retrier(list, &r.policy))
         .collect()
 }
 
-/// The Retry list of a compensatable or pivot step.
-pub(super) fn forward_retry(names: &ErrorNames, policy: &RetryPolicy) -> Vec<Retrier> {
-    vec![
-        Retrier {
-            error_equals: names.terminal.clone(),
-            interval_seconds: None,
-            max_attempts: 0,
-            backoff_rate: None,
-            max_delay_seconds: None,
-            jitter_strategy: None,
-        },
-        retrier(service_errors(), policy),
-        retrier(all(), policy),
-    ]
+/// The state each way out of a phase leads to.
+pub(super) struct Exits<'a> {
+    /// The first compensation to run, or the `Compensated` Fail.
+    pub unwind: &'a str,
+    /// The step's resolve state (forward steps before the pivot only).
+    pub resolve: Option<&'a str>,
+    /// The `Stuck` Fail, or for a compensation the `CompensationFailed` Fail.
+    pub stuck: &'a str,
 }
 
-/// The Retry list of a retriable step or a compensation: every error.
-pub(super) fn retry_everything(policy: &RetryPolicy) -> Vec<Retrier> {
-    vec![retrier(service_errors(), policy), retrier(all(), policy)]
-}
-
-fn catcher(error_equals: Vec<String>, next: &str, path: &str) -> Catcher {
-    Catcher {
-        error_equals,
-        next: next.to_owned(),
-        result_path: Some(ResultPath::Path(path.to_owned())),
-    }
-}
-
-/// The Catch list of a compensatable or pivot step: a terminal or spent
-/// retryable error unwinds from `compensate`; anything else is stuck.
-pub(super) fn forward_catch(names: &ErrorNames, compensate: &str, stuck: &str) -> Vec<Catcher> {
-    let mut unwind = names.terminal.clone();
-    unwind.extend(names.retryable.iter().cloned());
-    dedup(&mut unwind);
-    vec![
-        catcher(unwind, compensate, ERROR_PATH),
-        catcher(all(), stuck, ERROR_PATH),
-    ]
-}
-
-/// The Catch list of a retriable step: past its budget the saga is stuck.
-pub(super) fn retriable_catch(stuck: &str) -> Vec<Catcher> {
-    vec![catcher(all(), stuck, ERROR_PATH)]
-}
-
-/// The Catch list of a compensation: past its budget the saga is stuck.
-pub(super) fn compensation_catch(failed: &str) -> Vec<Catcher> {
-    vec![catcher(all(), failed, COMPENSATION_ERROR_PATH)]
+/// The `Catch` list of `phase`, keeping the error at `path`.
+pub(super) fn catch(
+    names: &ErrorNames,
+    phase: Phase,
+    exits: &Exits<'_>,
+    path: &str,
+) -> Vec<Catcher> {
+    let rules: Vec<Rule> = phase.catchers();
+    let lists = exclusive(names, rules.iter().map(|c| c.matcher));
+    rules
+        .iter()
+        .zip(lists)
+        .filter(|(_, list)| !list.is_empty())
+        .map(|(rule, error_equals)| Catcher {
+            error_equals,
+            next: match rule.exit {
+                Exit::Unwind => exits.unwind,
+                Exit::Resolve => exits.resolve.unwrap_or(exits.stuck),
+                Exit::Stuck => exits.stuck,
+            }
+            .to_owned(),
+            result_path: Some(ResultPath::Path(path.to_owned())),
+        })
+        .collect()
 }
 
 /// The longest a Task can take: every attempt allowed by all its retriers
@@ -160,6 +172,11 @@ pub(super) fn worst_case_seconds(retry: &[Retrier], timeout_seconds: u32) -> u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::failure::LAMBDA_SERVICE_RETRY;
+
+    fn all() -> Vec<String> {
+        vec![STATES_ALL.to_owned()]
+    }
 
     #[test]
     fn worst_case_counts_every_retrier_and_caps_waits() {
@@ -170,24 +187,46 @@ mod tests {
             max_delay_seconds: Some(3),
             jitter: Jitter::Full,
         };
-        // Two retriers of 3 retries: 7 attempts of 10 s, waits 1 + 2 + 3 twice.
-        assert_eq!(worst_case_seconds(&retry_everything(&policy), 10), 70 + 12);
+        let names = ErrorNames::new(&[], &[]);
+        let retry = retry(&names, Phase::Compensation, &policy);
+        // The service retrier: 6 retries waiting 2, 4, ..., 64 s; then the
+        // compensation's 3 retries waiting 1, 2, 3 s: 10 attempts of 10 s.
+        assert_eq!(worst_case_seconds(&retry, 10), 100 + 126 + 6);
     }
 
     #[test]
     fn terminal_names_are_never_retried_and_unwind() {
         let names = ErrorNames::new(&["Saga.Terminal.CardDeclined".to_owned()], &[]);
-        let retry = forward_retry(&names, &RetryPolicy::DEFAULT);
+        let retry = retry(&names, Phase::Try, &RetryPolicy::DEFAULT);
         assert_eq!(retry[0].max_attempts, 0);
         assert!(
             retry[0]
                 .error_equals
                 .contains(&"Saga.Terminal.CardDeclined".to_owned())
         );
-        assert_eq!(retry.last().map(|r| r.error_equals.clone()), Some(all()));
-        let catch = forward_catch(&names, "undo", "stuck");
+        assert_eq!(retry[1].max_attempts, LAMBDA_SERVICE_RETRY.max_attempts);
+        // The try retries retryable names only: ambiguous ones are resolved.
+        assert!(retry[2].error_equals.contains(&"Saga.Retryable".to_owned()));
+        assert!(
+            !retry[2]
+                .error_equals
+                .contains(&"Lambda.TooManyRequestsException".to_owned()),
+            "the service retrier already takes it"
+        );
+        let exits = Exits {
+            unwind: "undo",
+            resolve: Some("resolve"),
+            stuck: "stuck",
+        };
+        let catch = catch(&names, Phase::Try, &exits, ERROR_PATH);
         assert_eq!(catch[0].next, "undo");
         assert!(catch[0].error_equals.contains(&"Saga.Retryable".to_owned()));
+        assert_eq!(
+            (catch[1].error_equals.clone(), catch[1].next.as_str()),
+            (all(), "resolve")
+        );
+        let catch = super::catch(&names, Phase::Resolve, &exits, ERROR_PATH);
+        assert!(!catch[0].error_equals.contains(&"Saga.Retryable".to_owned()));
         assert_eq!(
             (catch[1].error_equals.clone(), catch[1].next.as_str()),
             (all(), "stuck")

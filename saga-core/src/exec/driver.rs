@@ -2,13 +2,14 @@
 //! backward through the compensations. Each transition is logged before the
 //! effect it enables.
 //!
-//! Failure rules (the same in the generated state machine):
+//! Retries and where each error leads follow [`crate::failure`], the rules
+//! the generated state machine spells out as Retry and Catch:
 //! - a terminal error, or a retryable error once the retry budget is spent,
 //!   means the step changed nothing: its own compensation is skipped and the
 //!   completed steps are compensated in reverse completion order;
 //! - an ambiguous error is resolved by re-invoking the step with the same
-//!   idempotency key, within the step's retry budget: a success or a terminal
-//!   error resolves it, a retryable error does not. If the outcome is still
+//!   idempotency key, with a fresh budget: a success or a terminal error
+//!   resolves it, a retryable error does not. If the outcome is still
 //!   unknown when the budget is spent, the saga becomes stuck and nothing is
 //!   compensated;
 //! - a retriable step is retried on every error; past its budget the saga is stuck;
@@ -20,7 +21,8 @@ use super::invoke;
 use super::{Inner, Runtime, SagaError, SagaOutcome};
 use crate::context::{Direction, SagaId, StepContext};
 use crate::definition::SagaDefinition;
-use crate::error::{ErrorClass, StepError};
+use crate::error::StepError;
+use crate::failure::{Counters, Exit, Phase};
 use crate::invoke::Route;
 use crate::invoke::payload::Metadata;
 use crate::log::SagaEvent;
@@ -87,10 +89,9 @@ impl<S: Saga> Run<'_, S> {
                         .map_err(|e| self.broken(e))?;
                 }
                 Attempted::Done(None) => return Err(self.broken(StateError::Missing(step.name))),
-                Attempted::Failed {
-                    error,
-                    outcome_unknown,
-                } => return self.after_failure(k, error, outcome_unknown).await,
+                Attempted::Failed { error, exit } => {
+                    return self.after_failure(k, error, exit).await;
+                }
             }
         }
         self.log(SagaEvent::Completed).await?;
@@ -115,10 +116,10 @@ impl<S: Saga> Run<'_, S> {
         self,
         k: usize,
         error: StepError,
-        outcome_unknown: bool,
+        exit: Exit,
     ) -> Result<SagaOutcome<S::Output>, SagaError> {
         let step = &self.def.steps[k];
-        if step.kind == StepKind::Retriable || outcome_unknown {
+        if exit != Exit::Unwind {
             let reason = if step.kind == StepKind::Retriable {
                 "the retriable step failed past its retry budget"
             } else {
@@ -172,24 +173,25 @@ impl<S: Saga> Run<'_, S> {
         })
     }
 
-    /// Runs step `k` (or its compensation) with retries. An error is the
-    /// runtime's own failure; the step's final result is [`Attempted`].
+    /// Runs step `k` (or its compensation) through its phases, with the
+    /// retries of [`crate::failure`]. An error is the runtime's own failure;
+    /// the step's final result is [`Attempted`].
     async fn invoke(&self, k: usize, op: Op) -> Result<Attempted, SagaError> {
         let step = &self.def.steps[k];
-        let (policy, retry_terminal, direction) = match op {
-            Op::Forward => (
-                step.retry,
-                step.kind == StepKind::Retriable,
-                Direction::Forward,
+        let (mut phase, policy, direction) = match op {
+            Op::Forward if step.kind == StepKind::Retriable => {
+                (Phase::Retriable, step.retry, Direction::Forward)
+            }
+            Op::Forward => (Phase::Try, step.retry, Direction::Forward),
+            Op::Compensate => (
+                Phase::Compensation,
+                self.inner.compensation_retry,
+                Direction::Compensation,
             ),
-            Op::Compensate => (self.inner.compensation_retry, true, Direction::Compensation),
         };
+        let mut counters = Counters::new(phase, policy);
         let timeout = Duration::from_secs(u64::from(step.timeout_seconds.max(1)));
         let mut attempt: u32 = 1;
-        // Set by an ambiguous error; only a success or a terminal error (which
-        // by contract means "not done") resolves it. A retryable error says
-        // nothing about the earlier attempt.
-        let mut outcome_unknown = false;
         loop {
             self.log(match op {
                 Op::Forward => SagaEvent::StepStarted { step: k, attempt },
@@ -209,38 +211,49 @@ impl<S: Saga> Run<'_, S> {
                 Ok(produced) => return Ok(Attempted::Done(produced)),
                 Err(error) => error,
             };
-            match error.class() {
-                ErrorClass::Ambiguous => outcome_unknown = true,
-                ErrorClass::Terminal => outcome_unknown = false,
-                ErrorClass::Retryable => {}
-            }
-            let retry = (retry_terminal || error.class() != ErrorClass::Terminal)
-                && attempt <= policy.max_attempts;
+            // Either a retrier takes the error, or a catcher ends the phase.
+            let next = match counters.retry(&error) {
+                Some((retrier, n)) => Next::Retry(retrier.delay(n, self.inner.jitter.next_unit())),
+                None => match phase.exit(&error) {
+                    Exit::Resolve => Next::Resolve,
+                    exit => Next::End(exit),
+                },
+            };
             self.log(match op {
                 Op::Forward => SagaEvent::StepFailed {
                     step: k,
                     attempt,
                     error: error.clone(),
-                    retry,
+                    retry: !matches!(next, Next::End(_)),
                 },
                 Op::Compensate => SagaEvent::CompensationFailed {
                     step: k,
                     attempt,
                     error: error.clone(),
-                    retry,
+                    retry: !matches!(next, Next::End(_)),
                 },
             })
             .await?;
-            if !retry {
-                return Ok(Attempted::Failed {
-                    error,
-                    outcome_unknown,
-                });
+            match next {
+                Next::Retry(wait) => tokio::time::sleep(wait).await,
+                // Re-invoked at once with the same idempotency key, with a
+                // fresh budget, as the generated `Resolve` state does.
+                Next::Resolve => {
+                    phase = Phase::Resolve;
+                    counters = Counters::new(phase, policy);
+                }
+                Next::End(exit) => return Ok(Attempted::Failed { error, exit }),
             }
-            tokio::time::sleep(policy.delay(attempt, self.inner.jitter.next_unit())).await;
             attempt = attempt.saturating_add(1);
         }
     }
+}
+
+/// What follows a failed attempt.
+enum Next {
+    Retry(Duration),
+    Resolve,
+    End(Exit),
 }
 
 /// The final result of one step or compensation, after its retries.
@@ -248,7 +261,7 @@ enum Attempted {
     Done(Option<Produced>),
     Failed {
         error: StepError,
-        /// Some attempt may have taken effect, and none since has said otherwise.
-        outcome_unknown: bool,
+        /// [`Exit::Unwind`] or [`Exit::Stuck`].
+        exit: Exit,
     },
 }
