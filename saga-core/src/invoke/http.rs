@@ -1,7 +1,7 @@
 //! Invoking HTTP endpoints, e.g. a Lambda function behind API Gateway: the
 //! payload is POSTed as JSON, the response status decides the error class.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,6 +14,9 @@ use crate::saga::BoxFuture;
 /// API Gateway's request payload limit: 10 MB.
 pub const MAX_HTTP_PAYLOAD: usize = 10_485_760;
 
+/// The error name of an HTTP client that cannot be built.
+const CLIENT_ERROR: &str = "Http.Client";
+
 /// POSTs step payloads to HTTP endpoints.
 ///
 /// | answer | class |
@@ -23,6 +26,11 @@ pub const MAX_HTTP_PAYLOAD: usize = 10_485_760;
 /// | 504 (the gateway gave up; the function may have run), a timeout, a broken connection | ambiguous |
 /// | other 4xx | terminal |
 /// | connection refused | retryable (nothing was sent) |
+/// | the HTTP client cannot be built (`Http.Client`) | terminal (nothing was sent) |
+///
+/// The HTTP client is built on first use and shared by every clone, so
+/// creating an invoker never fails; [`HttpInvoker::try_new`] and
+/// `Runtime::preflight` build it early, to report a failure before any step runs.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -36,7 +44,9 @@ pub const MAX_HTTP_PAYLOAD: usize = 10_485_760;
 /// ```
 #[derive(Clone)]
 pub struct HttpInvoker {
-    client: reqwest::Client,
+    /// Built on first use; the error is kept as text, since `reqwest::Error`
+    /// is not `Clone`.
+    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
     headers: Vec<(String, String)>,
     timeout: Duration,
 }
@@ -51,10 +61,38 @@ impl HttpInvoker {
     /// An invoker with a 30 s timeout and no authentication.
     pub fn new() -> Self {
         HttpInvoker {
-            client: reqwest::Client::new(),
+            client: Arc::new(OnceLock::new()),
             headers: Vec::new(),
             timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Like [`new`](Self::new), but builds the HTTP client now, so that a
+    /// client that cannot be built (`Http.Client`, e.g. a TLS backend that
+    /// fails to initialise) shows at start-up rather than at the first call.
+    pub fn try_new() -> Result<Self, StepError> {
+        let invoker = Self::new();
+        invoker.client()?;
+        Ok(invoker)
+    }
+
+    /// The HTTP client, built on the first call. A failure is a terminal
+    /// `Http.Client` error: nothing was sent, and trying again will not help.
+    fn client(&self) -> Result<&reqwest::Client, StepError> {
+        self.client
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|reason| {
+                StepError::new(
+                    ErrorClass::Terminal,
+                    CLIENT_ERROR,
+                    format!("cannot build the HTTP client: {reason}"),
+                )
+            })
     }
 
     /// Sends `Authorization: Bearer <token>` (a JWT, for instance).
@@ -99,7 +137,7 @@ impl Invoker for HttpInvoker {
         Box::pin(async move {
             let url = &target.name;
             let mut request = self
-                .client
+                .client()?
                 .post(url)
                 .timeout(self.timeout)
                 .header("content-type", "application/json")
@@ -145,6 +183,12 @@ impl Invoker for HttpInvoker {
                 )
             })
         })
+    }
+
+    /// Builds the HTTP client, so that a client that cannot be built fails
+    /// the preflight. Nothing is sent.
+    fn preflight<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<(), StepError>> {
+        Box::pin(std::future::ready(self.client().map(|_| ())))
     }
 
     fn max_payload(&self, _target: &Target) -> usize {
