@@ -36,6 +36,12 @@ echo "$remote"
 grep -q "DryRun preflight: every function may be invoked" <<<"$remote"
 grep -q "outcome: compensated after \`reserve_hotel\` failed" <<<"$remote"
 
+# After the pivot a remote function is retried until it succeeds, as in-process.
+remote_retried=$(cargo run --quiet --example book_trip -- --lambda --fail-at confirmation)
+echo "$remote_retried"
+grep -q "outcome: completed" <<<"$remote_retried"
+grep -q "send_confirmation started, attempt 3" <<<"$remote_retried"
+
 # The state machine the example prints is the golden one (tests/asl.rs keeps
 # the golden file in step with the generator).
 diff <(cargo run --quiet --example book_trip -- asl) tests/golden/asl/book_trip.json

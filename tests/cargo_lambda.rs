@@ -99,9 +99,25 @@ fn start_watch() -> Watch {
     watch
 }
 
+/// The binaries of `examples/trip`: the functions `cargo lambda watch` serves.
+const FUNCTIONS: [&str; 9] = [
+    RESERVE_FLIGHT,
+    CANCEL_FLIGHT,
+    RESERVE_HOTEL,
+    CANCEL_HOTEL,
+    RENT_CAR,
+    RETURN_CAR,
+    CHARGE_CARD,
+    SEND_CONFIRMATION,
+    MALFORMED_HOTEL,
+];
+
 async fn front(watch: &Watch) -> LocalLambdaHandle {
+    // Naming the upstream's functions makes a DryRun of any other name 404,
+    // as on AWS, so the preflight below can fail.
     LocalLambda::new()
         .proxy(format!("http://127.0.0.1:{}", watch.port))
+        .upstream_functions(FUNCTIONS)
         .start()
         .await
         .expect("the proxy starts")
@@ -139,6 +155,23 @@ async fn trip_lambdas_under_cargo_lambda_watch() {
     let lambda = LambdaInvoker::local(proxy.url());
     let rt = runtime(&lambda).build();
     rt.preflight::<BookTrip>().await.expect("DryRun preflight");
+    // A binding to a function that is not deployed fails the preflight.
+    let misbound = runtime(&lambda)
+        .bind_compensation::<rent_car>(lambda.function("return-car-v2"))
+        .build();
+    let refused = misbound
+        .preflight::<BookTrip>()
+        .await
+        .expect_err("return-car-v2 does not exist");
+    let missing: Vec<(&str, &str)> = refused
+        .failures
+        .iter()
+        .map(|f| (f.target.as_str(), f.error.name()))
+        .collect();
+    assert_eq!(
+        missing,
+        vec![("return-car-v2", "Lambda.ResourceNotFoundException")]
+    );
 
     // Success.
     let itinerary = BookTrip::run(&rt, trip(None))
@@ -213,6 +246,12 @@ async fn trip_lambdas_under_cargo_lambda_watch() {
         assert_eq!(order.len(), compensations.len());
     }
 
+    // After the pivot: the confirmation fails twice, and is retried until it succeeds.
+    let confirmed = BookTrip::run(&rt, trip(Some("confirmation")))
+        .await
+        .expect("runs");
+    assert!(confirmed.is_completed(), "{confirmed:?}");
+
     // A handler that panics: lambda_runtime reports it, the outcome is unknown.
     match BookTrip::run(&rt, trip(Some("panic:car")))
         .await
@@ -225,7 +264,10 @@ async fn trip_lambdas_under_cargo_lambda_watch() {
         other => panic!("expected Stuck, got {other:?}"),
     }
 
-    // A build that answers malformed JSON: a typed error, and the saga compensates.
+    // A build that answers JSON of the wrong shape (a `lambda_runtime` handler
+    // can only answer JSON; a body that is not JSON at all is tested against
+    // a raw server in tests/lambda_invoker.rs): a typed error, and the saga
+    // compensates.
     let broken = runtime(&lambda)
         .bind::<reserve_hotel>(lambda.function(MALFORMED_HOTEL))
         .build();

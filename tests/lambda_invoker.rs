@@ -315,3 +315,210 @@ async fn http_endpoints_and_lambdas_mix_in_one_saga() {
     assert!(outcome.is_completed(), "{outcome:?}");
     assert_eq!(local.invocations(CHARGE_CARD), 1);
 }
+
+/// A bare HTTP server on 127.0.0.1 that answers every request with the same
+/// raw response, for answers the local endpoint never gives (a body that is
+/// not JSON, a `Handled` function error, an unexpected 5xx). Counts requests.
+async fn raw_lambda(
+    status: &'static str,
+    headers: &'static str,
+    body: String,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let (seen, body) = (seen.clone(), body.clone());
+            tokio::spawn(async move {
+                // Read the head, then as many body bytes as it announces.
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while request.len() < head_end + length {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                seen.fetch_add(1, Ordering::SeqCst);
+                let response = format!(
+                    "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (url, count)
+}
+
+/// The trip saga with only `rent_car` bound, to `url`; everything else runs in-process.
+fn car_on(url: &str) -> Runtime {
+    let lambda = LambdaInvoker::local(url);
+    Runtime::builder()
+        .bind::<rent_car>(lambda.function(RENT_CAR))
+        .compensation_retry(RetryPolicy::NEVER)
+        .build()
+}
+
+#[tokio::test]
+async fn a_result_that_is_not_json_is_bad_output_showing_a_truncated_excerpt() {
+    let garbage = format!("{{\"code\": \"CAR-{}", "x".repeat(500));
+    let (url, calls) = raw_lambda("200 OK", "content-type: application/json\r\n", garbage).await;
+    let rt = car_on(&url);
+    match BookTrip::run(&rt, trip(None)).await.expect("runs") {
+        SagaOutcome::Compensated { failed_step, error } => {
+            assert_eq!(failed_step, "rent_car");
+            assert_eq!(error.name(), payload::BAD_OUTPUT);
+            assert_eq!(error.class(), ErrorClass::Terminal);
+            let message = error.message();
+            assert!(message.contains("{\"code\": \"CAR-xxx"), "{message}");
+            assert!(message.contains("(514 bytes)"), "{message}");
+            assert!(message.len() < 400, "not truncated: {message}");
+        }
+        other => panic!("expected Compensated, got {other:?}"),
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_handled_function_error_keeps_its_error_type() {
+    let body = r#"{"errorType":"Saga.Terminal.SoldOut","errorMessage":"no cars left"}"#;
+    let (url, calls) = raw_lambda(
+        "200 OK",
+        "x-amz-function-error: Handled\r\ncontent-type: application/json\r\n",
+        body.to_owned(),
+    )
+    .await;
+    match BookTrip::run(&car_on(&url), trip(None))
+        .await
+        .expect("runs")
+    {
+        SagaOutcome::Compensated { failed_step, error } => {
+            assert_eq!(failed_step, "rent_car");
+            assert_eq!(error.name(), "Saga.Terminal.SoldOut");
+            assert_eq!(error.class(), ErrorClass::Terminal);
+            assert_eq!(error.message(), "no cars left");
+        }
+        other => panic!("expected Compensated, got {other:?}"),
+    }
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "terminal: never retried"
+    );
+}
+
+#[tokio::test]
+async fn an_unexpected_5xx_is_ambiguous_and_the_sdk_never_retries_it_silently() {
+    let body = r#"{"message":"something broke"}"#;
+    let (url, calls) = raw_lambda(
+        "503 Service Unavailable",
+        "x-amzn-errortype: EC2UnexpectedException\r\ncontent-type: application/json\r\n",
+        body.to_owned(),
+    )
+    .await;
+    let rt = car_on(&url);
+    let id = SagaId::new("five-hundred").expect("id");
+    match BookTrip::run_with_id(&rt, id.clone(), trip(None))
+        .await
+        .expect("runs")
+    {
+        SagaOutcome::Stuck { step, error, .. } => {
+            assert_eq!(step, "rent_car");
+            assert_eq!(error.name(), "Lambda.EC2UnexpectedException");
+            assert_eq!(error.class(), ErrorClass::Ambiguous);
+        }
+        other => panic!("expected Stuck, got {other:?}"),
+    }
+    let failures = rt
+        .log()
+        .history(&id)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter(|e| matches!(e.event, saga_core::log::SagaEvent::StepFailed { .. }))
+        .count();
+    // The try, then the resolve phase's call and rent_car's 2 retries: one
+    // request per saga-level attempt, as the saga log shows.
+    assert_eq!(failures, 4);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
+
+/// A refused connection: the Lambda service retrier (AWS's policy, 6 retries
+/// from 2 s) runs first, then the step is resolved and ends stuck. On tokio's
+/// paused clock, so the waits take no time.
+#[tokio::test(start_paused = true)]
+async fn a_refused_connection_is_a_transport_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let rt = car_on(&format!("http://127.0.0.1:{port}"));
+    let id = SagaId::new("refused").expect("id");
+    let outcome = BookTrip::run_with_id(&rt, id.clone(), trip(None))
+        .await
+        .expect("runs");
+    match outcome {
+        SagaOutcome::Stuck { step, error, .. } => {
+            assert_eq!(step, "rent_car");
+            assert_eq!(error.name(), "Lambda.SdkClientException");
+            assert_eq!(error.class(), ErrorClass::Ambiguous);
+        }
+        other => panic!("expected Stuck, got {other:?}"),
+    }
+    let failures = rt
+        .log()
+        .history(&id)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter(|e| matches!(e.event, saga_core::log::SagaEvent::StepFailed { .. }))
+        .count();
+    // Try: 1 + 6 service retries; resolve: 1 + 6 service retries (the
+    // step's own budget never sees a service error).
+    assert_eq!(failures, 14);
+}
+
+/// `Event` has Lambda's 1 MB limit: a 2 MB payload, fine for `RequestResponse`,
+/// is refused before sending. On the paused clock: the retriable step's
+/// jittered retries take no time.
+#[tokio::test(start_paused = true)]
+async fn an_event_payload_over_one_megabyte_is_refused_before_sending() {
+    let local = endpoint().await;
+    let lambda = LambdaInvoker::local(local.url());
+    let rt = Runtime::builder()
+        .bind::<send_confirmation>(lambda.function(SEND_CONFIRMATION).event())
+        .build();
+    let mut big = trip(None);
+    big.traveller = "x".repeat(2 * 1024 * 1024);
+    match BookTrip::run(&rt, big).await.expect("runs") {
+        SagaOutcome::Stuck { step, error, .. } => {
+            assert_eq!(step, "send_confirmation");
+            assert_eq!(error.name(), payload::PAYLOAD_TOO_LARGE);
+        }
+        other => panic!("expected Stuck, got {other:?}"),
+    }
+    assert_eq!(local.invocations(SEND_CONFIRMATION), 0);
+}

@@ -834,3 +834,36 @@ async fn a_wrong_expectation_fails() {
         .await
         .assert_result(&json!(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_told_its_upstream_functions_answers_404_for_any_other_dry_run_included() {
+    let (upstream, seen) = fake_cargo_lambda().await;
+    let server = start(
+        LocalLambda::new()
+            .function("local", echo())
+            .proxy(upstream)
+            .upstream_functions(["ok"]),
+    )
+    .await;
+    // A listed function: DryRun 204, calls forwarded.
+    invoke(&server, &format!("{ARN}:ok"), Some("DryRun"), "{}")
+        .await
+        .assert_empty(StatusCode::NO_CONTENT);
+    invoke(&server, "ok", None, r#"{"n":2}"#)
+        .await
+        .assert_result(&json!({"n": 2}));
+    // Any other name is not forwarded: 404, as AWS answers for a missing function.
+    for kind in [Some("DryRun"), None] {
+        invoke(&server, "ghost", kind, "{}").await.assert_aws_error(
+            404,
+            "ResourceNotFoundException",
+            &not_found("ghost"),
+        );
+    }
+    // Local functions still run.
+    invoke(&server, "local", Some("DryRun"), "{}")
+        .await
+        .assert_empty(StatusCode::NO_CONTENT);
+    let forwarded: Vec<String> = upstream_calls(&seen).into_iter().map(|c| c.0).collect();
+    assert_eq!(forwarded, vec!["/2015-03-31/functions/ok/invocations"]);
+}

@@ -123,7 +123,11 @@ impl StepContext {
         self.step
     }
 
-    /// The attempt number, from 1.
+    /// The attempt number, from 1, counted by the executor over all of the
+    /// step's retries. The payload contract does not carry it, so a step
+    /// served as a remote function (a [`handler`](crate::invoke::handler) or
+    /// the `lambda_runtime` adapter) always sees 1 here; count calls per
+    /// [`idempotency_key`](Self::idempotency_key) there instead.
     pub fn attempt(&self) -> u32 {
         self.attempt
     }

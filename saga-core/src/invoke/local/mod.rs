@@ -60,7 +60,7 @@ mod proxy;
 mod server;
 mod wire;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -111,6 +111,7 @@ pub enum LocalLambdaError {
 pub struct LocalLambda {
     functions: HashMap<String, Handler>,
     upstream: Option<String>,
+    upstream_functions: Option<HashSet<String>>,
     port: u16,
 }
 
@@ -158,6 +159,21 @@ impl LocalLambda {
         self
     }
 
+    /// Names the functions the [`proxy`](Self::proxy) upstream serves. Any
+    /// other name that is not hosted locally is then 404
+    /// `ResourceNotFoundException`, `DryRun` included, as AWS answers for a
+    /// function that does not exist; without this list every unknown name is
+    /// forwarded, and a `DryRun` of a missing function cannot be told apart.
+    /// Names are bare function names; calls may still use a qualifier or ARN.
+    pub fn upstream_functions<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.upstream_functions = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// Listens on this port instead of an ephemeral one.
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
@@ -189,7 +205,11 @@ impl LocalLambda {
         let listener = TcpListener::bind(asked).await.map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
 
-        let state = Arc::new(State::new(self.functions, upstream));
+        let state = Arc::new(State::new(
+            self.functions,
+            upstream,
+            self.upstream_functions,
+        ));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(server::serve(listener, Arc::clone(&state), stopped));
         Ok(LocalLambdaHandle {

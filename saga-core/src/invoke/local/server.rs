@@ -1,7 +1,7 @@
 //! The accept loop, request routing, and running handlers in-process.
 
 use std::any::Any;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -37,6 +37,8 @@ const GRACE: Duration = Duration::from_secs(5);
 pub(super) struct State {
     functions: HashMap<String, Handler>,
     upstream: Option<Upstream>,
+    /// The functions the upstream serves; `None`: any name.
+    upstream_functions: Option<HashSet<String>>,
     stats: Mutex<HashMap<String, Stats>>,
 }
 
@@ -47,12 +49,26 @@ struct Stats {
 }
 
 impl State {
-    pub(super) fn new(functions: HashMap<String, Handler>, upstream: Option<Upstream>) -> Self {
+    pub(super) fn new(
+        functions: HashMap<String, Handler>,
+        upstream: Option<Upstream>,
+        upstream_functions: Option<HashSet<String>>,
+    ) -> Self {
         State {
             functions,
             upstream,
+            upstream_functions,
             stats: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether the upstream is asked for `name`.
+    fn upstream_serves(&self, name: &str) -> bool {
+        self.upstream.is_some()
+            && self
+                .upstream_functions
+                .as_ref()
+                .is_none_or(|names| names.contains(name))
     }
 
     /// The lock is never held across a handler, so a poisoned lock still
@@ -165,7 +181,7 @@ async fn invoke(request: Request<Incoming>, state: Arc<State>) -> Result<Respons
         .name;
     let invocation = Invocation::from_headers(&parts.headers)?;
     let local = state.functions.get(&name).cloned();
-    if local.is_none() && state.upstream.is_none() {
+    if local.is_none() && !state.upstream_serves(&name) {
         return Err(Refusal::NotFound(name));
     }
     let payload = wire::read_payload(body, &parts.headers, invocation).await?;
@@ -324,7 +340,7 @@ mod tests {
 
     #[test]
     fn throttles_are_used_up_one_by_one() {
-        let state = State::new(HashMap::new(), None);
+        let state = State::new(HashMap::new(), None, None);
         state.throttle_next("f", 2);
         assert!(state.take_throttle("f"));
         assert!(state.take_throttle("f"));
