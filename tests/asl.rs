@@ -110,6 +110,15 @@ fn the_shape_is_the_canonical_saga() {
             .map(|r| (r.error_equals.as_slice(), r.max_attempts)),
         Some((&["States.ALL".to_owned()][..], 2))
     );
+    // Every resolve state makes the very call of its step.
+    for (name, _) in m.states.iter() {
+        if let Some(step) = name.strip_prefix("Resolve ") {
+            let (again, first) = (task(&m, name), task(&m, step));
+            assert_eq!(again.parameters, first.parameters, "{name}");
+            assert_eq!(again.result_selector, first.result_selector, "{name}");
+            assert_eq!(again.next, first.next, "{name}");
+        }
+    }
     // Anything after the pivot is stuck.
     let confirmation = task(&m, "send_confirmation");
     assert_eq!(confirmation.catch.len(), 1);
@@ -433,6 +442,14 @@ fn the_self_check_reports_what_the_linters_miss() {
         },
     );
     hotel.retry.push(Retrier {
+        error_equals: vec!["Saga.Terminal".into()],
+        interval_seconds: Some(1),
+        max_attempts: 1,
+        backoff_rate: Some(f64::INFINITY),
+        max_delay_seconds: Some(0),
+        jitter_strategy: None,
+    });
+    hotel.retry.push(Retrier {
         error_equals: vec!["Saga.Retryable".into()],
         interval_seconds: Some(0),
         max_attempts: 1,
@@ -472,6 +489,14 @@ fn the_self_check_reports_what_the_linters_miss() {
         AslProblem::BelowOne {
             state: "reserve_hotel".into(),
             field: "IntervalSeconds",
+        },
+        AslProblem::BackoffRate {
+            state: "reserve_hotel".into(),
+            rate: f64::INFINITY,
+        },
+        AslProblem::BelowOne {
+            state: "reserve_hotel".into(),
+            field: "MaxDelaySeconds",
         },
         AslProblem::Heartbeat {
             state: "reserve_hotel".into(),

@@ -146,3 +146,23 @@ fn the_linters_reject_a_broken_machine() {
     assert!(!ok, "the linters accepted a broken machine");
     assert!(said.contains("States.ALL"), "{said}");
 }
+
+#[test]
+#[ignore = "needs the npm ASL linters; run by scripts/test.sh with --include-ignored"]
+fn asl_validator_is_heard_too() {
+    let (_, mut machine) = machines().remove(0);
+    // A Next to no state: asl-validator reports the missing target.
+    if let Some((_, State::Task(task))) = machine.states.0.get_mut(0) {
+        task.next = Some("Nowhere".to_owned());
+    }
+    let file = scratch().join("dangling.json");
+    std::fs::write(&file, machine.to_json()).expect("write");
+    let (ok, said) = lint(&file);
+    assert!(!ok, "the linters accepted a dangling Next");
+    let validator = tools::required("SAGA_ASL_VALIDATOR", "the asl-validator binary");
+    let heard = said
+        .lines()
+        .any(|l| l.starts_with(&format!("{}: ", validator.display())));
+    assert!(heard, "asl-validator said nothing: {said}");
+    assert!(said.contains("Nowhere"), "{said}");
+}

@@ -1,5 +1,5 @@
 //! Rules of ASL that the validators miss, checked on the model: `States.ALL`
-//! alone and last, `BackoffRate >= 1`, `HeartbeatSeconds < TimeoutSeconds`,
+//! alone and last, a finite `BackoffRate >= 1`, `MaxDelaySeconds >= 1`, `HeartbeatSeconds < TimeoutSeconds`,
 //! unique names of at most 80 characters, resolvable `Next`s, reachability,
 //! and no reserved `States.*` name raised by a Fail.
 
@@ -76,8 +76,9 @@ fn check_state(name: &str, state: &State, problems: &mut Vec<AslProblem>) {
             let catch_lists = task.catch.iter().map(|c| c.error_equals.as_slice());
             check_error_lists(name, "Catch", catch_lists, problems);
             for retrier in &task.retry {
+                // An infinite rate would serialise as `null`.
                 if let Some(rate) = retrier.backoff_rate
-                    && (rate.is_nan() || rate < 1.0)
+                    && !(rate.is_finite() && rate >= 1.0)
                 {
                     problems.push(AslProblem::BackoffRate {
                         state: state_name(),
@@ -88,6 +89,12 @@ fn check_state(name: &str, state: &State, problems: &mut Vec<AslProblem>) {
                     problems.push(AslProblem::BelowOne {
                         state: state_name(),
                         field: "IntervalSeconds",
+                    });
+                }
+                if retrier.max_delay_seconds == Some(0) {
+                    problems.push(AslProblem::BelowOne {
+                        state: state_name(),
+                        field: "MaxDelaySeconds",
                     });
                 }
             }

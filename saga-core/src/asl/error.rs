@@ -114,15 +114,15 @@ pub enum AslProblem {
         /// `Retry` or `Catch`.
         field: &'static str,
     },
-    /// `BackoffRate` below 1.
-    #[error("state `{state}`: BackoffRate {rate} is below 1.0")]
+    /// `BackoffRate` below 1, or not a finite number.
+    #[error("state `{state}`: BackoffRate {rate} must be a finite number of at least 1.0")]
     BackoffRate {
         /// The state.
         state: String,
         /// The rate.
         rate: f64,
     },
-    /// `IntervalSeconds` or `TimeoutSeconds` below 1.
+    /// `IntervalSeconds`, `MaxDelaySeconds` or `TimeoutSeconds` below 1.
     #[error("state `{state}`: {field} must be at least 1")]
     BelowOne {
         /// The state.
