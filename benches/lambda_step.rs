@@ -5,6 +5,8 @@
 //! - `lambda_step/raw_invoke`: `client.invoke()` with the step's payload.
 //! - `lambda_step/saga_step`: a one-step saga bound to that function: payload
 //!   building, the saga log, the invoke, and decoding the typed output.
+//! - `lambda_step/raw_invoke_again`: the baseline once more, after the saga;
+//!   the ratio is taken against the mean of both baseline runs.
 #![allow(missing_docs)]
 
 use std::time::Duration;
@@ -63,7 +65,7 @@ fn bench(c: &mut Criterion) {
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
-    group.bench_function("raw_invoke", |b| {
+    let raw_invoke = |b: &mut criterion::Bencher<'_>| {
         b.to_async(&rt).iter(|| {
             let client = client.clone();
             let body = body.clone();
@@ -78,13 +80,18 @@ fn bench(c: &mut Criterion) {
                 std::hint::black_box(out);
             }
         })
-    });
+    };
+    // The baseline runs before and after the saga, so that drift over the
+    // run (a warming machine, a noisy neighbour) shows as a gap between the
+    // two and does not favour either side.
+    group.bench_function("raw_invoke", raw_invoke);
     group.bench_function("saga_step", |b| {
         b.to_async(&rt).iter(|| async {
             let out = Ping::run(&runtime, 7).await.expect("runs");
             let _ = std::hint::black_box(out);
         })
     });
+    group.bench_function("raw_invoke_again", raw_invoke);
     group.finish();
 }
 

@@ -189,7 +189,8 @@ impl<S: Saga> Run<'_, S> {
                 Direction::Compensation,
             ),
         };
-        let mut counters = Counters::new(phase, policy);
+        // Built on the first failure: the happy path needs no counters.
+        let mut counters: Option<Counters> = None;
         let timeout = Duration::from_secs(u64::from(step.timeout_seconds.max(1)));
         let mut attempt: u32 = 1;
         loop {
@@ -212,6 +213,7 @@ impl<S: Saga> Run<'_, S> {
                 Err(error) => error,
             };
             // Either a retrier takes the error, or a catcher ends the phase.
+            let counters = counters.get_or_insert_with(|| Counters::new(phase, policy));
             let next = match counters.retry(&error) {
                 Some((retrier, n)) => Next::Retry(retrier.delay(n, self.inner.jitter.next_unit())),
                 None => match phase.exit(&error) {
@@ -240,7 +242,7 @@ impl<S: Saga> Run<'_, S> {
                 // fresh budget, as the generated `Resolve` state does.
                 Next::Resolve => {
                     phase = Phase::Resolve;
-                    counters = Counters::new(phase, policy);
+                    *counters = Counters::new(phase, policy);
                 }
                 Next::End(exit) => return Ok(Attempted::Failed { error, exit }),
             }

@@ -1,5 +1,9 @@
 //! One attempt of one invocation: run under the step's context, bounded by its
 //! timeout, with a panic turned into an error.
+//!
+//! The timer is armed only if the invocation does not finish on its first
+//! poll: an in-process step that completes at once never touches the timer
+//! wheel, which is most of the cost of a timeout.
 
 use std::any::Any;
 use std::future::Future;
@@ -18,8 +22,15 @@ pub(crate) async fn attempt(
     ctx: StepContext,
     timeout: Duration,
 ) -> Result<Option<Produced>, StepError> {
-    let guarded = ctx.scope(CatchUnwind(invocation));
-    match tokio::time::timeout(timeout, guarded).await {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut guarded = std::pin::pin!(ctx.scope(CatchUnwind(invocation)));
+    // First poll without a timer; most in-process steps are ready here.
+    let first = std::future::poll_fn(|cx| Poll::Ready(guarded.as_mut().poll(cx))).await;
+    let finished = match first {
+        Poll::Ready(done) => Ok(done),
+        Poll::Pending => tokio::time::timeout_at(deadline, guarded).await,
+    };
+    match finished {
         Ok(Ok(result)) => result,
         Ok(Err(panic)) => Err(StepError::new(
             ErrorClass::Ambiguous,

@@ -2,6 +2,7 @@
 //! transition rules as a durable log but loses everything when dropped.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -19,7 +20,37 @@ struct Record {
 /// A saga log held in memory.
 #[derive(Default)]
 pub struct InMemoryLog {
-    sagas: Mutex<HashMap<SagaId, Record>>,
+    sagas: Mutex<Sagas>,
+}
+
+type Sagas = HashMap<SagaId, Record, BuildHasherDefault<IdHasher>>;
+
+/// A multiply-rotate hash of saga ids (the Fx hash). Every append looks the
+/// saga up, and SipHash was the largest single cost of an in-process step.
+/// Saga ids are chosen by the application, not by its clients.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl InMemoryLog {
@@ -28,7 +59,7 @@ impl InMemoryLog {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<SagaId, Record>> {
+    fn lock(&self) -> MutexGuard<'_, Sagas> {
         // A panic while holding the lock cannot leave a record half-written:
         // every mutation below is validated first, then applied in one step.
         self.sagas
@@ -37,25 +68,31 @@ impl InMemoryLog {
     }
 
     fn append_now(&self, id: &SagaId, event: SagaEvent) -> Result<(), LogError> {
+        let illegal = |source| LogError::Illegal {
+            saga_id: id.clone(),
+            source,
+        };
         let mut sagas = self.lock();
         let record = match (&event, sagas.get_mut(id)) {
-            (_, Some(record)) => record,
-            (SagaEvent::Created { saga, .. }, None) => {
-                let saga = saga.clone();
-                sagas.entry(id.clone()).or_insert_with(|| Record {
-                    saga,
-                    ..Record::default()
-                })
+            (_, Some(record)) => {
+                record.machine.apply(&event).map_err(illegal)?;
+                record
+            }
+            (SagaEvent::Created { saga, kinds, .. }, None) => {
+                // Checked before the record exists, so a refused `Created`
+                // leaves no trace.
+                let mut machine = SagaMachine::new();
+                machine.apply(&event).map_err(illegal)?;
+                let record = Record {
+                    saga: saga.clone(),
+                    machine,
+                    // Two events per step, plus the start and the end.
+                    entries: Vec::with_capacity(2 * kinds.len() + 2),
+                };
+                sagas.entry(id.clone()).or_insert(record)
             }
             (_, None) => return Err(LogError::UnknownSaga(id.clone())),
         };
-        record
-            .machine
-            .apply(&event)
-            .map_err(|source| LogError::Illegal {
-                saga_id: id.clone(),
-                source,
-            })?;
         let seq = record.entries.len() as u64;
         record.entries.push(LogEntry {
             seq,
@@ -133,6 +170,24 @@ mod tests {
         log.append(&id, SagaEvent::Completed).await.unwrap();
         let history = log.history(&id).await.unwrap();
         assert_eq!(history.len(), 2);
+
+        // A refused `Created` leaves no record behind.
+        let other = SagaId::new("t").unwrap();
+        let refused = SagaEvent::Created {
+            saga: "S".into(),
+            definition_hash: "h".into(),
+            kinds: vec![crate::StepKind::Pivot, crate::StepKind::Compensatable],
+            input: serde_json::json!(1),
+        };
+        assert!(matches!(
+            log.append(&other, refused).await,
+            Err(LogError::Illegal { .. })
+        ));
+        assert!(matches!(
+            log.history(&other).await,
+            Err(LogError::UnknownSaga(_))
+        ));
+        assert_eq!(log.list().await.unwrap().len(), 1);
         assert_eq!(history[1].seq, 1);
         let list = log.list().await.unwrap();
         assert_eq!(list[0].status, SagaStatus::Completed);
