@@ -202,6 +202,25 @@ impl SagaMachine {
                         kinds.len()
                     )));
                 }
+                // The order rule: compensatable steps, at most one pivot,
+                // then retriable steps only. Later checks rely on it.
+                let rank = |k: &StepKind| match k {
+                    StepKind::Compensatable => 0,
+                    StepKind::Pivot => 1,
+                    StepKind::Retriable => 2,
+                };
+                if let Some(i) = kinds.windows(2).position(|w| {
+                    rank(&w[1]) < rank(&w[0])
+                        || (w[0] == StepKind::Pivot && w[1] == StepKind::Pivot)
+                }) {
+                    return Err(fail(format!(
+                        "step {} ({:?}) cannot follow step {i} ({:?}): compensatable steps, \
+                         at most one pivot, then retriable steps",
+                        i + 1,
+                        kinds[i + 1],
+                        kinds[i]
+                    )));
+                }
                 Ok(Running)
             }
             (None, _) => Err(fail("the saga has not been created".into())),
@@ -348,6 +367,27 @@ mod tests {
     }
 
     #[test]
+    fn created_enforces_the_order_rule() {
+        use StepKind::{Compensatable as C, Pivot as P, Retriable as R};
+        let with = |kinds: Vec<StepKind>| SagaEvent::Created {
+            saga: "S".into(),
+            definition_hash: "h".into(),
+            kinds,
+            input: serde_json::Value::Null,
+        };
+        for ok in [vec![], vec![C, C, P, R, R], vec![P], vec![R, R], vec![C, R]] {
+            assert!(
+                SagaMachine::new().apply(&with(ok.clone())).is_ok(),
+                "{ok:?}"
+            );
+        }
+        for bad in [vec![P, C], vec![R, C], vec![P, P], vec![C, R, P]] {
+            let err = SagaMachine::new().apply(&with(bad.clone())).unwrap_err();
+            assert!(err.why.contains("cannot follow"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn a_full_unwind_is_legal() {
         let events = vec![
             created(3),
@@ -467,6 +507,17 @@ mod tests {
     #[test]
     fn pivots_and_retriable_steps_are_never_compensated() {
         let mut events = unwinding(3, 2);
+        if let SagaEvent::Created { kinds, .. } = &mut events[0] {
+            kinds[1] = StepKind::Pivot;
+        }
+        // A compensatable step after a pivot is refused when the saga is
+        // created, so a pivot can never sit inside an unwind.
+        assert!(
+            SagaMachine::replay(&events).is_err(),
+            "a compensatable step cannot follow the pivot"
+        );
+        // A failed pivot unwinds the steps before it, never itself.
+        let mut events = unwinding(2, 1);
         if let SagaEvent::Created { kinds, .. } = &mut events[0] {
             kinds[1] = StepKind::Pivot;
         }
