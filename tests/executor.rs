@@ -316,9 +316,35 @@ async fn a_compensation_that_keeps_failing_leaves_the_saga_stuck() {
 #[tokio::test(start_paused = true)]
 async fn every_invocation_carries_the_idempotency_key() {
     let (id, _) = run(Plan::new().with("b", &[Retryable]).with("c", &[Terminal])).await;
-    for entry in journal(&id) {
+    let journal = journal(&id);
+    // a, b twice, c, then the compensations of b and a.
+    assert_eq!(journal.len(), 6, "{journal:?}");
+    for entry in journal {
         assert_eq!(entry.key, format!("{id}/{}", entry.step));
     }
+}
+
+#[test]
+fn a_partial_retry_keeps_the_defaults_of_the_step_kind() {
+    use saga_core::Step;
+    // `r` is retriable: what its `retry(...)` leaves out (the 60 s cap, full
+    // jitter) comes from `RetryPolicy::RETRIABLE`, not the general default.
+    assert_eq!(
+        <r as Step>::RETRY,
+        RetryPolicy {
+            max_attempts: 4,
+            interval_seconds: 1,
+            backoff_rate: 1.0,
+            ..RetryPolicy::RETRIABLE
+        }
+    );
+    assert_eq!(
+        <b as Step>::RETRY,
+        RetryPolicy {
+            max_attempts: 2,
+            ..RetryPolicy::DEFAULT
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -36,6 +36,10 @@ pub struct StepDef {
     pub retry: RetryPolicy,
     /// The per-attempt timeout, in seconds.
     pub timeout_seconds: u32,
+    /// Whether the saga names the step's output (`let x = step(..)`), so that
+    /// a later step or the saga's result may use it. A step called as a bare
+    /// statement has no consumer of its output.
+    pub output_named: bool,
     /// Whether the output can be decoded from JSON `null` (true for `()`): a
     /// fire-and-forget invocation, which yields no result, needs that.
     #[serde(skip)]
@@ -43,8 +47,9 @@ pub struct StepDef {
 }
 
 impl StepDef {
-    /// The definition of step `S`, fed by `args`.
-    pub const fn of<S: Step>(args: &'static [ArgSource]) -> StepDef {
+    /// The definition of step `S`, fed by `args`; `output_named` tells
+    /// whether the saga binds its output to a name.
+    pub const fn of<S: Step>(args: &'static [ArgSource], output_named: bool) -> StepDef {
         StepDef {
             name: S::NAME,
             kind: <S::Kind as KindMarker>::KIND,
@@ -53,6 +58,7 @@ impl StepDef {
             has_body: S::HAS_BODY,
             retry: S::RETRY,
             timeout_seconds: S::TIMEOUT_SECONDS,
+            output_named,
             output_accepts_null: accepts_null::<S::Output>,
         }
     }
@@ -173,6 +179,7 @@ mod tests {
         has_body: true,
         retry: RetryPolicy::DEFAULT,
         timeout_seconds: 60,
+        output_named: true,
         output_accepts_null: || false,
     }];
     const B: &[StepDef] = &[StepDef {

@@ -96,6 +96,8 @@ impl RetryPolicy {
         let base = self.backoff(retry);
         match self.jitter {
             Jitter::None => base,
+            // NaN would make `mul_f64` panic; it counts as no wait.
+            Jitter::Full if unit.is_nan() => Duration::ZERO,
             Jitter::Full => base.mul_f64(unit.clamp(0.0, 1.0)),
         }
     }
@@ -160,7 +162,9 @@ mod tests {
                 jitter: Jitter::Full,
             };
             for k in [1, 2, 1025, u32::MAX] {
-                let _ = p.delay(k, 0.5);
+                for unit in [0.5, f64::NAN, f64::INFINITY, -1.0] {
+                    assert!(p.delay(k, unit) <= p.backoff(k));
+                }
             }
         }
     }

@@ -104,7 +104,13 @@ pub fn saga(saga: &Saga) -> TokenStream {
             Source::Step(j) => quote!(::saga_core::ArgSource::Step(#j)),
         })
     });
-    let sources: Vec<_> = sources.map(|s| quote!(&[#(#s),*])).collect();
+    let sources: Vec<_> = sources
+        .zip(&saga.steps)
+        .map(|(s, step)| {
+            let named = step.binding.is_some();
+            quote!(&[#(#s),*], #named)
+        })
+        .collect();
 
     // The arguments of each step, taken from the state and spanned on the user's
     // argument so that a type mismatch points into the saga body.

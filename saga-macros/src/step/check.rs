@@ -240,13 +240,7 @@ fn parse_retry(list: &syn::MetaList, errors: &mut Errors) -> Option<Retry> {
             return None;
         }
     };
-    let mut retry = Retry {
-        max_attempts: 3,
-        interval_seconds: 1,
-        backoff_rate: 2.0,
-        max_delay_seconds: None,
-        full_jitter: false,
-    };
+    let mut retry = Retry::default();
     let mut seen = HashMap::new();
     let mut ok = true;
     for meta in &metas {
@@ -264,11 +258,11 @@ fn parse_retry(list: &syn::MetaList, errors: &mut Errors) -> Option<Retry> {
         let v = &nv.value;
         match key.as_str() {
             "max_attempts" => match int_in(v, 0, ASL_MAX, "max_attempts", errors) {
-                Some(n) => retry.max_attempts = n,
+                Some(n) => retry.max_attempts = Some(n),
                 None => ok = false,
             },
             "interval_seconds" => match int_in(v, 1, ASL_MAX, "interval_seconds", errors) {
-                Some(n) => retry.interval_seconds = n,
+                Some(n) => retry.interval_seconds = Some(n),
                 None => ok = false,
             },
             "max_delay_seconds" => {
@@ -278,7 +272,7 @@ fn parse_retry(list: &syn::MetaList, errors: &mut Errors) -> Option<Retry> {
                 }
             }
             "backoff_rate" => match float(v) {
-                Some(r) if r >= 1.0 && r.is_finite() => retry.backoff_rate = r,
+                Some(r) if r >= 1.0 && r.is_finite() => retry.backoff_rate = Some(r),
                 _ => {
                     errors.spanned(
                         v,
@@ -288,8 +282,8 @@ fn parse_retry(list: &syn::MetaList, errors: &mut Errors) -> Option<Retry> {
                 }
             },
             "jitter" => match v {
-                Expr::Path(p) if p.path.is_ident("full") => retry.full_jitter = true,
-                Expr::Path(p) if p.path.is_ident("none") => retry.full_jitter = false,
+                Expr::Path(p) if p.path.is_ident("full") => retry.full_jitter = Some(true),
+                Expr::Path(p) if p.path.is_ident("none") => retry.full_jitter = Some(false),
                 other => {
                     errors.spanned(other, "`jitter` is `full` or `none` (ASL `JitterStrategy`)");
                     ok = false;

@@ -100,28 +100,26 @@ pub fn step_glue(step: &Step) -> TokenStream {
         let k = Ident::new(k, Span::call_site());
         quote!(impl ::saga_core::RunsAfter<::saga_core::kind::#k> for #name {})
     });
+    let base = if matches!(step.kind, Kind::Retriable) {
+        quote!(::saga_core::RetryPolicy::RETRIABLE)
+    } else {
+        quote!(::saga_core::RetryPolicy::DEFAULT)
+    };
     let retry = match &step.retry {
         Some(r) => {
-            let (a, i, b) = (r.max_attempts, r.interval_seconds, r.backoff_rate);
-            let d = match r.max_delay_seconds {
-                Some(d) => quote!(::core::option::Option::Some(#d)),
-                None => quote!(::core::option::Option::None),
-            };
-            let j = if r.full_jitter {
-                quote!(Full)
-            } else {
-                quote!(None)
-            };
-            quote!(::saga_core::RetryPolicy {
-                max_attempts: #a,
-                interval_seconds: #i,
-                backoff_rate: #b,
-                max_delay_seconds: #d,
-                jitter: ::saga_core::Jitter::#j,
-            })
+            let a = r.max_attempts.map(|a| quote!(max_attempts: #a,));
+            let i = r.interval_seconds.map(|i| quote!(interval_seconds: #i,));
+            let b = r.backoff_rate.map(|b| quote!(backoff_rate: #b,));
+            let d = r
+                .max_delay_seconds
+                .map(|d| quote!(max_delay_seconds: ::core::option::Option::Some(#d),));
+            let j = r.full_jitter.map(|full| {
+                let j = if full { quote!(Full) } else { quote!(None) };
+                quote!(jitter: ::saga_core::Jitter::#j,)
+            });
+            quote!(::saga_core::RetryPolicy { #a #i #b #d #j ..#base })
         }
-        None if matches!(step.kind, Kind::Retriable) => quote!(::saga_core::RetryPolicy::RETRIABLE),
-        None => quote!(::saga_core::RetryPolicy::DEFAULT),
+        None => base,
     };
     let has_body = step.has_body;
     let timeout = step.timeout_seconds;

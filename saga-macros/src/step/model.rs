@@ -16,13 +16,16 @@ pub enum Kind {
     Placeholder,
 }
 
-/// A validated retry policy (ASL `Retry` semantics).
+/// A validated retry policy (ASL `Retry` semantics): the fields the user
+/// wrote. The others come from the step kind's default policy, so
+/// `retry(max_attempts = 5)` on a retriable step keeps its cap and jitter.
+#[derive(Default)]
 pub struct Retry {
-    pub max_attempts: u32,
-    pub interval_seconds: u32,
-    pub backoff_rate: f64,
+    pub max_attempts: Option<u32>,
+    pub interval_seconds: Option<u32>,
+    pub backoff_rate: Option<f64>,
     pub max_delay_seconds: Option<u32>,
-    pub full_jitter: bool,
+    pub full_jitter: Option<bool>,
 }
 
 /// One parameter of the step.
