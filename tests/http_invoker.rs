@@ -171,6 +171,7 @@ struct Answer {
     status: u16,
     body: &'static str,
     delay: Duration,
+    location: Option<String>,
 }
 
 fn answer(status: u16, body: &'static str) -> Answer {
@@ -178,6 +179,7 @@ fn answer(status: u16, body: &'static str) -> Answer {
         status,
         body,
         delay: Duration::ZERO,
+        location: None,
     }
 }
 
@@ -185,6 +187,12 @@ impl Answer {
     /// Answers only after `delay`.
     fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Answers with a `Location` header.
+    fn location(mut self, url: String) -> Self {
+        self.location = Some(url);
         self
     }
 }
@@ -308,9 +316,13 @@ async fn respond(request: Request<Incoming>, script: Arc<Mutex<Script>>) -> Resp
         next
     };
     tokio::time::sleep(answer.delay).await;
-    Response::builder()
+    let mut response = Response::builder()
         .status(answer.status)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(location) = &answer.location {
+        response = response.header("location", location);
+    }
+    response
         .body(Full::new(Bytes::from(answer.body)))
         .expect("a valid response")
 }
@@ -578,4 +590,62 @@ async fn preflight_builds_the_client_and_sends_nothing() {
     let (_, outcome) = run(&rt).await;
     assert_eq!(outcome, SagaOutcome::Completed((750, reservation())));
     assert_eq!(server.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_is_terminal() {
+    // Followed, the 307 would re-send the POST to /elsewhere, which succeeds.
+    let server = Server::start(&[answer(200, RESERVED)]).await;
+    let redirect = Server::start(&[answer(307, "").location(server.url("/elsewhere"))]).await;
+    let http = HttpInvoker::new();
+    let rt = runtime(&http, redirect.url("/reserve"));
+    let (id, outcome) = run(&rt).await;
+    match outcome {
+        SagaOutcome::Compensated { error, .. } => {
+            assert_eq!(error.name(), "Http.307");
+            assert_eq!(error.class(), ErrorClass::Terminal);
+        }
+        other => panic!("expected Compensated, got {other:?}"),
+    }
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
+    assert_eq!(compensated(&id), vec!["price".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_bad_url_or_header_is_a_configuration_error_before_any_step_runs() {
+    let http = HttpInvoker::new().header("bad header", "x");
+    let rt = Runtime::builder()
+        .bind::<reserve>(HttpInvoker::new().endpoint("not a url"))
+        .bind_compensation::<reserve>(http.endpoint("http://127.0.0.1:9/release"))
+        .build();
+    let id = SagaId::new(format!("bad-url-{}", SagaId::random())).expect("id");
+    match Checkout::run_with_id(&rt, id.clone(), order()).await {
+        Err(SagaError::Config { problems, .. }) => {
+            let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            assert_eq!(problems.len(), 2, "{text:?}");
+            assert!(text[0].contains("`not a url`: not a URL"), "{text:?}");
+            assert!(
+                text[1].contains("`bad header` is not a valid header name"),
+                "{text:?}"
+            );
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert!(succeeded(&id).is_empty(), "no step ran");
+}
+
+#[tokio::test]
+async fn a_payload_over_the_limit_is_refused_before_sending() {
+    let server = Server::start(&[answer(200, RESERVED)]).await;
+    let http = HttpInvoker::new().max_payload(64);
+    let rt = runtime(&http, server.url("/reserve"));
+    let (_, outcome) = run(&rt).await;
+    match outcome {
+        SagaOutcome::Compensated { error, .. } => {
+            assert_eq!(error.name(), payload::PAYLOAD_TOO_LARGE);
+            assert_eq!(error.class(), ErrorClass::Terminal);
+        }
+        other => panic!("expected Compensated, got {other:?}"),
+    }
+    assert!(server.seen().is_empty(), "{:?}", server.seen());
 }

@@ -225,6 +225,77 @@ async fn event_invocation_fires_and_forgets_a_retriable_step() {
     panic!("the Event invocation never ran");
 }
 
+/// What goes over the wire: `X-Amz-Invocation-Type: Event`, and the saga
+/// goes on at the 202 without a result.
+#[tokio::test]
+async fn an_event_binding_sends_invocation_type_event() {
+    let Raw { url, calls, heads } = raw_lambda("202 Accepted", "", String::new()).await;
+    let lambda = LambdaInvoker::local(&url);
+    let rt = Runtime::builder()
+        .bind::<send_confirmation>(lambda.function(SEND_CONFIRMATION).event())
+        .build();
+    let outcome = BookTrip::run(&rt, trip(None)).await.expect("runs");
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let heads = heads.lock().expect("heads");
+    assert!(
+        heads[0].contains("x-amz-invocation-type: event"),
+        "{}",
+        heads[0]
+    );
+}
+
+#[saga_step(retriable)]
+async fn notify(n: &u32) -> Result<Option<u32>, StepError> {
+    Ok(Some(*n))
+}
+
+saga! {
+    /// Names the output of a retriable step, which an `Event` cannot return.
+    pub saga Notify(n: u32) -> Option<u32> {
+        let sent = notify(&n);
+        sent
+    }
+}
+
+#[tokio::test]
+async fn an_event_binding_is_refused_where_the_saga_names_the_output() {
+    let lambda = LambdaInvoker::local("http://127.0.0.1:9");
+    let rt = Runtime::builder()
+        .bind::<notify>(lambda.function("notify").event())
+        .build();
+    // `Option<u32>` reads from `null`, but the saga's result uses the value.
+    match rt.check::<Notify>() {
+        Err(SagaError::Config { problems, .. }) => {
+            assert!(
+                matches!(
+                    problems.as_slice(),
+                    [ConfigProblem::EventNeedsNoResult { step: "notify", why }] if why.contains("names its output")
+                ),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_compensation_bound_to_a_pivot_is_refused() {
+    let lambda = LambdaInvoker::local("http://127.0.0.1:9");
+    let rt = Runtime::builder()
+        .bind_compensation::<charge_card>(lambda.function("refund"))
+        .build();
+    match BookTrip::run(&rt, trip(None)).await {
+        Err(SagaError::Config { problems, .. }) => assert_eq!(
+            problems,
+            vec![ConfigProblem::NotCompensatable {
+                step: "charge_card"
+            }]
+        ),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn misplaced_event_bindings_and_unbound_steps_are_refused_before_any_step_runs() {
     let local = endpoint().await;
@@ -316,14 +387,20 @@ async fn http_endpoints_and_lambdas_mix_in_one_saga() {
     assert_eq!(local.invocations(CHARGE_CARD), 1);
 }
 
+/// A bare HTTP server: its URL, how many requests it answered, and the
+/// head of each request (lower-cased).
+struct Raw {
+    url: String,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
 /// A bare HTTP server on 127.0.0.1 that answers every request with the same
 /// raw response, for answers the local endpoint never gives (a body that is
-/// not JSON, a `Handled` function error, an unexpected 5xx). Counts requests.
-async fn raw_lambda(
-    status: &'static str,
-    headers: &'static str,
-    body: String,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// not JSON, a `Handled` function error, an unexpected 5xx). Counts requests
+/// and keeps their heads.
+async fn raw_lambda(status: &'static str, headers: &str, body: String) -> Raw {
+    let headers = headers.to_owned();
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -331,10 +408,12 @@ async fn raw_lambda(
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let count = std::sync::Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (seen, kept) = (count.clone(), heads.clone());
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let (seen, body) = (seen.clone(), body.clone());
+            let (seen, body, headers) = (seen.clone(), body.clone(), headers.clone());
+            let kept = kept.clone();
             tokio::spawn(async move {
                 // Read the head, then as many body bytes as it announces.
                 let mut request = Vec::new();
@@ -360,6 +439,7 @@ async fn raw_lambda(
                         Ok(n) => request.extend_from_slice(&chunk[..n]),
                     }
                 }
+                kept.lock().expect("heads").push(head);
                 seen.fetch_add(1, Ordering::SeqCst);
                 let response = format!(
                     "HTTP/1.1 {status}\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -370,7 +450,11 @@ async fn raw_lambda(
             });
         }
     });
-    (url, count)
+    Raw {
+        url,
+        calls: count,
+        heads,
+    }
 }
 
 /// The trip saga with only `rent_car` bound, to `url`; everything else runs in-process.
@@ -385,7 +469,8 @@ fn car_on(url: &str) -> Runtime {
 #[tokio::test]
 async fn a_result_that_is_not_json_is_bad_output_showing_a_truncated_excerpt() {
     let garbage = format!("{{\"code\": \"CAR-{}", "x".repeat(500));
-    let (url, calls) = raw_lambda("200 OK", "content-type: application/json\r\n", garbage).await;
+    let Raw { url, calls, .. } =
+        raw_lambda("200 OK", "content-type: application/json\r\n", garbage).await;
     let rt = car_on(&url);
     match BookTrip::run(&rt, trip(None)).await.expect("runs") {
         SagaOutcome::Compensated { failed_step, error } => {
@@ -405,7 +490,7 @@ async fn a_result_that_is_not_json_is_bad_output_showing_a_truncated_excerpt() {
 #[tokio::test]
 async fn a_handled_function_error_keeps_its_error_type() {
     let body = r#"{"errorType":"Saga.Terminal.SoldOut","errorMessage":"no cars left"}"#;
-    let (url, calls) = raw_lambda(
+    let Raw { url, calls, .. } = raw_lambda(
         "200 OK",
         "x-amz-function-error: Handled\r\ncontent-type: application/json\r\n",
         body.to_owned(),
@@ -433,7 +518,7 @@ async fn a_handled_function_error_keeps_its_error_type() {
 #[tokio::test]
 async fn an_unexpected_5xx_is_ambiguous_and_the_sdk_never_retries_it_silently() {
     let body = r#"{"message":"something broke"}"#;
-    let (url, calls) = raw_lambda(
+    let Raw { url, calls, .. } = raw_lambda(
         "503 Service Unavailable",
         "x-amzn-errortype: EC2UnexpectedException\r\ncontent-type: application/json\r\n",
         body.to_owned(),
@@ -521,4 +606,69 @@ async fn an_event_payload_over_one_megabyte_is_refused_before_sending() {
         other => panic!("expected Stuck, got {other:?}"),
     }
     assert_eq!(local.invocations(SEND_CONFIRMATION), 0);
+}
+
+/// Lambda service errors are classed by name, exactly as the generated state
+/// machine matches them: a listed 4xx is terminal, an unlisted one is an
+/// unknown outcome, resolved and then stuck in both engines.
+#[tokio::test]
+async fn lambda_4xx_errors_are_classed_by_their_listed_names() {
+    let headers =
+        |code: &str| format!("x-amzn-errortype: {code}\r\ncontent-type: application/json\r\n");
+    let body = r#"{"message":"refused"}"#.to_owned();
+
+    let Raw { url, calls, .. } = raw_lambda(
+        "400 Bad Request",
+        &headers("RecursiveInvocationException"),
+        body.clone(),
+    )
+    .await;
+    match BookTrip::run(&car_on(&url), trip(None))
+        .await
+        .expect("runs")
+    {
+        SagaOutcome::Compensated { failed_step, error } => {
+            assert_eq!(failed_step, "rent_car");
+            assert_eq!(error.name(), "Lambda.RecursiveInvocationException");
+            assert_eq!(error.class(), ErrorClass::Terminal);
+        }
+        other => panic!("expected Compensated, got {other:?}"),
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let Raw { url, .. } = raw_lambda("400 Bad Request", &headers("BrandNewException"), body).await;
+    match BookTrip::run(&car_on(&url), trip(None))
+        .await
+        .expect("runs")
+    {
+        SagaOutcome::Stuck { step, error, .. } => {
+            assert_eq!(step, "rent_car");
+            assert_eq!(error.name(), "Lambda.BrandNewException");
+            assert_eq!(error.class(), ErrorClass::Ambiguous);
+        }
+        other => panic!("expected Stuck, got {other:?}"),
+    }
+}
+
+/// `X-Amz-Function-Error` with a body that is not an error payload: the
+/// function failed in an unknown way, so the outcome is unknown.
+#[tokio::test]
+async fn a_function_error_without_an_error_type_is_ambiguous() {
+    let Raw { url, .. } = raw_lambda(
+        "200 OK",
+        "x-amz-function-error: Unhandled\r\ncontent-type: application/json\r\n",
+        r#"{"oops":true}"#.to_owned(),
+    )
+    .await;
+    match BookTrip::run(&car_on(&url), trip(None))
+        .await
+        .expect("runs")
+    {
+        SagaOutcome::Stuck { step, error, .. } => {
+            assert_eq!(step, "rent_car");
+            assert_eq!(error.name(), names::AMBIGUOUS);
+            assert!(error.message().contains(r#"{"oops":true}"#), "{error}");
+        }
+        other => panic!("expected Stuck, got {other:?}"),
+    }
 }

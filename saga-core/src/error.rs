@@ -36,7 +36,7 @@ pub mod names {
     /// Contract errors: terminal, because nothing ran or the result is unusable.
     pub const CONTRACT_TERMINAL: &[&str] = &[BAD_PAYLOAD, BAD_OUTPUT, PAYLOAD_TOO_LARGE];
     /// Lambda service errors meaning the function did not run and may run
-    /// later: retryable. Other Lambda 4xx errors are terminal, 5xx ambiguous.
+    /// later: retryable.
     pub const LAMBDA_RETRYABLE: &[&str] = &[
         "Lambda.TooManyRequestsException",
         "Lambda.ResourceConflictException",
@@ -44,13 +44,19 @@ pub mod names {
         "Lambda.EC2ThrottledException",
         "Lambda.SnapStartNotReadyException",
     ];
-    /// Common Lambda 4xx errors: the function did not run and will not.
+    /// Lambda 4xx errors meaning the function did not run and will not:
+    /// terminal. Any Lambda service error on neither list is ambiguous, in
+    /// the executor as in the generated state machine, which can match
+    /// only names it lists.
     pub const LAMBDA_TERMINAL: &[&str] = &[
         "Lambda.ResourceNotFoundException",
         "Lambda.InvalidRequestContentException",
         "Lambda.RequestTooLargeException",
         "Lambda.UnsupportedMediaTypeException",
         "Lambda.InvalidParameterValueException",
+        "Lambda.RecursiveInvocationException",
+        "Lambda.SnapStartException",
+        "Lambda.AccessDeniedException",
     ];
 }
 

@@ -38,6 +38,23 @@ pub enum ConfigProblem {
         /// The step.
         step: &'static str,
     },
+    /// A compensation binding on a pivot or retriable step, which is never
+    /// compensated: the binding would silently never be used.
+    NotCompensatable {
+        /// The step.
+        step: &'static str,
+    },
+    /// A target its invoker cannot call, e.g. an HTTP URL that does not parse.
+    InvalidTarget {
+        /// The step.
+        step: &'static str,
+        /// Forward step or compensation.
+        direction: Direction,
+        /// The target as bound.
+        target: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl fmt::Display for ConfigProblem {
@@ -56,6 +73,22 @@ impl fmt::Display for ConfigProblem {
                 f,
                 "the compensation of `{step}` is bound with InvocationType::Event: compensations are invoked synchronously"
             ),
+            ConfigProblem::NotCompensatable { step } => write!(
+                f,
+                "a compensation of `{step}` is bound, but `{step}` is a pivot or retriable step and is never compensated"
+            ),
+            ConfigProblem::InvalidTarget {
+                step,
+                direction,
+                target,
+                reason,
+            } => {
+                let what = match direction {
+                    Direction::Forward => "step",
+                    Direction::Compensation => "compensation of",
+                };
+                write!(f, "the {what} `{step}` is bound to `{target}`: {reason}")
+            }
         }
     }
 }
@@ -84,6 +117,19 @@ impl Bindings {
         let mut problems = Vec::new();
         for (k, step) in def.steps.iter().enumerate() {
             let forward = self.forward.get(step.name);
+            for (direction, remote) in [
+                (Direction::Forward, forward),
+                (Direction::Compensation, self.compensation.get(step.name)),
+            ] {
+                if let Some(Err(reason)) = remote.map(|r| r.invoker.validate(&r.target)) {
+                    problems.push(ConfigProblem::InvalidTarget {
+                        step: step.name,
+                        direction,
+                        target: remote.map(|r| r.target.name.clone()).unwrap_or_default(),
+                        reason,
+                    });
+                }
+            }
             if forward.is_none() && !step.has_body {
                 problems.push(ConfigProblem::Unbound { step: step.name });
             }
@@ -93,8 +139,10 @@ impl Bindings {
                     Some("only retriable steps may be fire-and-forget")
                 } else if consumed {
                     Some("a later step uses its output")
+                } else if step.output_named {
+                    Some("the saga names its output (`let x = ...`): call it as a statement")
                 } else if !(step.output_accepts_null)() {
-                    Some("its output type is not `()`, so the saga's result needs it")
+                    Some("its output type cannot be read from JSON `null`: make it `()`")
                 } else {
                     None
                 };
@@ -105,12 +153,12 @@ impl Bindings {
                     });
                 }
             }
-            if self
-                .compensation
-                .get(step.name)
-                .is_some_and(|r| r.target.invocation == InvocationType::Event)
-            {
-                problems.push(ConfigProblem::EventCompensation { step: step.name });
+            if let Some(remote) = self.compensation.get(step.name) {
+                if step.kind != StepKind::Compensatable {
+                    problems.push(ConfigProblem::NotCompensatable { step: step.name });
+                } else if remote.target.invocation == InvocationType::Event {
+                    problems.push(ConfigProblem::EventCompensation { step: step.name });
+                }
             }
         }
         problems

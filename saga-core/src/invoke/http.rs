@@ -11,8 +11,13 @@ use super::{InvocationType, Invoker, Remote, RemoteKind, Target};
 use crate::error::{ErrorClass, StepError};
 use crate::saga::BoxFuture;
 
-/// API Gateway's request payload limit: 10 MB.
-pub const MAX_HTTP_PAYLOAD: usize = 10_485_760;
+/// The default request payload limit: 6 MB, Lambda's limit for a
+/// synchronous invocation, which binds a Lambda behind API Gateway (whose own
+/// limit is 10 MB). Change it with [`HttpInvoker::max_payload`].
+pub const MAX_HTTP_PAYLOAD: usize = 6_291_456;
+
+/// The error name of a request that cannot be built (a bad URL or header).
+const REQUEST_ERROR: &str = "Http.Request";
 
 /// The error name of an HTTP client that cannot be built.
 const CLIENT_ERROR: &str = "Http.Client";
@@ -27,6 +32,11 @@ const CLIENT_ERROR: &str = "Http.Client";
 /// | other 4xx | terminal |
 /// | connection refused | retryable (nothing was sent) |
 /// | the HTTP client cannot be built (`Http.Client`) | terminal (nothing was sent) |
+/// | a request that cannot be built (`Http.Request`: bad URL or header) | terminal (nothing was sent) |
+///
+/// Redirects are not followed: a redirected POST would arrive as a GET, so a
+/// 3xx is a terminal error that names the endpoint to fix. A bad URL or
+/// header is also reported by `Runtime::check` before any step runs.
 ///
 /// The HTTP client is built on first use and shared by every clone, so
 /// creating an invoker never fails; [`HttpInvoker::try_new`] and
@@ -49,6 +59,7 @@ pub struct HttpInvoker {
     client: Arc<OnceLock<Result<reqwest::Client, String>>>,
     headers: Vec<(String, String)>,
     timeout: Duration,
+    max_payload: usize,
 }
 
 impl Default for HttpInvoker {
@@ -64,6 +75,7 @@ impl HttpInvoker {
             client: Arc::new(OnceLock::new()),
             headers: Vec::new(),
             timeout: Duration::from_secs(30),
+            max_payload: MAX_HTTP_PAYLOAD,
         }
     }
 
@@ -82,6 +94,7 @@ impl HttpInvoker {
         self.client
             .get_or_init(|| {
                 reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
                     .build()
                     .map_err(|e| e.to_string())
             })
@@ -109,6 +122,13 @@ impl HttpInvoker {
     /// The timeout of one request.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The largest request body sent, in bytes (default [`MAX_HTTP_PAYLOAD`]);
+    /// a larger payload is refused before sending (`Saga.PayloadTooLarge`).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
         self
     }
 
@@ -192,12 +212,38 @@ impl Invoker for HttpInvoker {
     }
 
     fn max_payload(&self, _target: &Target) -> usize {
-        MAX_HTTP_PAYLOAD
+        self.max_payload
+    }
+
+    /// The URL must be an absolute `http` or `https` URL, and every header
+    /// a valid name and value.
+    fn validate(&self, target: &Target) -> Result<(), String> {
+        let url = reqwest::Url::parse(&target.name).map_err(|e| format!("not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "the scheme `{}` is not http or https",
+                url.scheme()
+            ));
+        }
+        for (name, value) in &self.headers {
+            reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("`{name}` is not a valid header name"))?;
+            reqwest::header::HeaderValue::from_str(value)
+                .map_err(|_| format!("the value of header `{name}` is not a valid header value"))?;
+        }
+        Ok(())
     }
 }
 
 fn transport_error(url: &str, e: &reqwest::Error) -> StepError {
-    if e.is_timeout() {
+    if e.is_builder() {
+        // Nothing was sent; the same request would fail the same way.
+        StepError::new(
+            ErrorClass::Terminal,
+            REQUEST_ERROR,
+            format!("POST {url}: cannot build the request: {e}"),
+        )
+    } else if e.is_timeout() {
         StepError::timeout(format!("POST {url} timed out"))
     } else if e.is_connect() {
         StepError::retryable(format!("POST {url}: cannot connect: {e}"))

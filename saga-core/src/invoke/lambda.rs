@@ -205,8 +205,9 @@ fn function_error(function: &str, kind: &str, body: &[u8]) -> StepError {
 }
 
 /// Lambda service errors by code: those that mean the function did not run
-/// and may run later are retryable; other 4xx mean it did not run and will
-/// not (terminal); everything else leaves the outcome unknown.
+/// and may run later are retryable ([`names::LAMBDA_RETRYABLE`]); those that
+/// mean it did not run and will not are terminal ([`names::LAMBDA_TERMINAL`]);
+/// everything else leaves the outcome unknown.
 fn map_sdk_error(function: &str, err: SdkError<InvokeError>) -> StepError {
     match &err {
         SdkError::ServiceError(service) => {
@@ -214,9 +215,11 @@ fn map_sdk_error(function: &str, err: SdkError<InvokeError>) -> StepError {
             let status = service.raw().status().as_u16();
             let message = service.err().message().unwrap_or_default();
             let name = format!("Lambda.{code}");
+            // By name only, as the generated state machine matches: an
+            // unlisted 4xx is resolved like any unknown outcome in both.
             let class = if names::LAMBDA_RETRYABLE.contains(&name.as_str()) {
                 ErrorClass::Retryable
-            } else if (400..500).contains(&status) {
+            } else if names::LAMBDA_TERMINAL.contains(&name.as_str()) {
                 ErrorClass::Terminal
             } else {
                 ErrorClass::Ambiguous

@@ -81,6 +81,15 @@ pub trait Invoker: Send + Sync + 'static {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    /// Checks, without any I/O, that `target` is well formed for this
+    /// invoker (e.g. an HTTP URL that parses). `Runtime::check` and `run`
+    /// report a failure as a configuration problem before any step runs.
+    /// The default accepts every target.
+    fn validate(&self, target: &Target) -> Result<(), String> {
+        let _ = target;
+        Ok(())
+    }
+
     /// What this invoker calls. The default is [`RemoteKind::Other`].
     fn kind(&self) -> RemoteKind {
         RemoteKind::Other
