@@ -238,6 +238,42 @@ fn payload_templates_resolve_to_the_golden_payloads() {
     );
 }
 
+/// Lives only in a remote function; the runtime has no binding for it.
+#[saga_step(compensate = release_seat)]
+async fn hold_seat(n: &u32) -> Result<u32, StepError>;
+async fn release_seat(_n: &u32, _seat: u32) -> Result<(), StepError> {
+    Ok(())
+}
+
+saga! {
+    pub saga HoldSeat(n: u32) -> u32 {
+        let seat = hold_seat(&n);
+        seat
+    }
+}
+
+#[test]
+fn a_body_less_step_without_a_binding_still_gets_a_state_machine() {
+    // The runtime could not run it, but Step Functions can: the function is
+    // a placeholder, or the name given here.
+    let runtime = Runtime::in_memory();
+    assert!(runtime.check::<HoldSeat>().is_err());
+    let m = asl::state_machine::<HoldSeat>(&AslOptions::from_runtime(&runtime)).expect("machine");
+    assert_eq!(
+        task(&m, "hold_seat").parameters["FunctionName"],
+        "${hold_seat}"
+    );
+    // Nothing after the step can fail into an unwind: no compensation state.
+    assert!(m.state("Compensate hold_seat").is_none());
+    assert!(m.state("CompensationFailed").is_none());
+    let options = AslOptions::from_runtime(&runtime).function::<hold_seat>("hold-seat");
+    let m = asl::state_machine::<HoldSeat>(&options).expect("machine");
+    assert_eq!(
+        task(&m, "hold_seat").parameters["FunctionName"],
+        "hold-seat"
+    );
+}
+
 #[test]
 fn unbound_functions_become_placeholders_and_explicit_names_win() {
     let options =
@@ -299,7 +335,24 @@ fn event_bindings_use_the_event_invocation_and_keep_no_result() {
             .get("InvocationType")
             .is_none()
     );
-    let _ = InvocationType::Event;
+
+    // A name given explicitly keeps the invocation type of the binding.
+    let options = AslOptions::from_runtime(&runtime)
+        .function::<send_confirmation>("arn:aws:lambda:eu-west-1:1:function:notify");
+    let m = asl::state_machine::<BookTrip>(&options).expect("machine");
+    let confirmation = task(&m, "send_confirmation");
+    assert_eq!(
+        confirmation.parameters["FunctionName"],
+        "arn:aws:lambda:eu-west-1:1:function:notify"
+    );
+    assert_eq!(confirmation.parameters["InvocationType"], "Event");
+    assert_eq!(
+        runtime
+            .bindings()
+            .get("send_confirmation", Direction::Forward)
+            .map(|r| r.target().invocation),
+        Some(InvocationType::Event)
+    );
 
     // Event on a step whose output is used is a configuration error.
     let runtime = functions::bind(Runtime::builder(), &lambda)
@@ -325,6 +378,59 @@ fn the_machine_timeout_must_cover_the_worst_case() {
     assert_eq!(m.timeout_seconds, Some(big_enough));
     assert!(
         asl::state_machine::<BookTrip>(&AslOptions::new().timeout_seconds(big_enough - 1)).is_err()
+    );
+}
+
+#[test]
+fn a_failed_compensation_reports_the_error_that_started_the_unwind() {
+    let m = book_trip();
+    let Some(State::Fail(fail)) = m.state("CompensationFailed") else {
+        panic!("no CompensationFailed Fail state");
+    };
+    assert_eq!(
+        fail.cause_path.as_deref(),
+        Some(
+            "States.Format('{}: {} (compensating after {}: {})', $.compensation_error.Error, \
+             $.compensation_error.Cause, $.error.Error, $.error.Cause)"
+        )
+    );
+}
+
+#[test]
+fn a_policy_beyond_what_step_functions_accepts_is_a_typed_error() {
+    let huge = RetryPolicy {
+        max_attempts: u32::MAX,
+        ..RetryPolicy::COMPENSATION
+    };
+    let options = AslOptions::new().compensation_retry(huge);
+    match asl::state_machine::<BookTrip>(&options) {
+        Err(AslError::Invalid { problems }) => {
+            assert!(!problems.is_empty());
+            assert!(
+                problems.iter().all(|p| matches!(
+                    p,
+                    AslProblem::AboveMax {
+                        field: "MaxAttempts",
+                        max: 99_999_999,
+                        ..
+                    }
+                )),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected AslError::Invalid, got {other:?}"),
+    }
+    // The machine timeout is checked against the same (huge) worst case first.
+    assert!(matches!(
+        asl::state_machine::<BookTrip>(&options.timeout_seconds(3600)),
+        Err(AslError::MachineTimeoutTooShort { .. })
+    ));
+    // Past a year, no Standard execution can finish.
+    let err =
+        asl::state_machine::<BookTrip>(&AslOptions::new().timeout_seconds(u32::MAX)).unwrap_err();
+    assert!(
+        matches!(&err, AslError::Invalid { problems } if matches!(problems[..], [AslProblem::AboveMax { max: 31_536_000, .. }])),
+        "{err}"
     );
 }
 

@@ -39,6 +39,42 @@ saga! {
     }
 }
 
+#[saga_step(compensate = unhold)]
+async fn hold(amount: &u32) -> Result<u32, StepError> {
+    Ok(*amount)
+}
+async fn unhold(_amount: &u32, _held: u32) -> Result<(), StepError> {
+    Ok(())
+}
+
+#[saga_step(compensate = unreserve)]
+async fn a_step_whose_name_is_much_too_long_to_fit_eighty_characters_in_a_state_name_one(
+    amount: &u32,
+) -> Result<u32, StepError> {
+    Ok(*amount)
+}
+async fn unreserve(_amount: &u32, _id: u32) -> Result<(), StepError> {
+    Ok(())
+}
+
+#[saga_step(compensate = unreserve)]
+async fn a_step_whose_name_is_much_too_long_to_fit_eighty_characters_in_a_state_name_two(
+    amount: &u32,
+) -> Result<u32, StepError> {
+    Ok(*amount)
+}
+
+saga! {
+    /// Compensatable steps only, the last of which is never compensated;
+    /// step names that collide once cut to 80 characters.
+    pub saga OnlyCompensatable(amount: u32) -> u32 {
+        let held = hold(&amount);
+        let one = a_step_whose_name_is_much_too_long_to_fit_eighty_characters_in_a_state_name_one(&amount);
+        let two = a_step_whose_name_is_much_too_long_to_fit_eighty_characters_in_a_state_name_two(&amount);
+        held + one + two
+    }
+}
+
 /// Every machine the examples and options can produce.
 fn machines() -> Vec<(&'static str, StateMachine)> {
     let lambda = LambdaInvoker::local("http://127.0.0.1:9");
@@ -66,6 +102,10 @@ fn machines() -> Vec<(&'static str, StateMachine)> {
             asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&event)),
         ),
         ("payment", asl::state_machine::<Payment>(&AslOptions::new())),
+        (
+            "only_compensatable_long_names",
+            asl::state_machine::<OnlyCompensatable>(&AslOptions::new()),
+        ),
     ];
     all.into_iter()
         .map(|(name, m)| (name, m.unwrap_or_else(|e| panic!("{name}: {e}"))))

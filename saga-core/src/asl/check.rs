@@ -1,7 +1,8 @@
 //! Rules of ASL that the validators miss, checked on the model: `States.ALL`
 //! alone and last, a finite `BackoffRate >= 1`, `MaxDelaySeconds >= 1`, `HeartbeatSeconds < TimeoutSeconds`,
-//! unique names of at most 80 characters, resolvable `Next`s, reachability,
-//! and no reserved `States.*` name raised by a Fail.
+//! the largest values Step Functions accepts, unique names of at most 80
+//! characters, resolvable `Next`s, reachability, and no reserved `States.*`
+//! name raised by a Fail.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,6 +13,25 @@ use super::model::{State, StateMachine};
 pub const MAX_NAME_LEN: usize = 80;
 /// The wildcard error name.
 pub const STATES_ALL: &str = "States.ALL";
+/// The largest `MaxAttempts`, `IntervalSeconds` and `TimeoutSeconds` Step
+/// Functions accepts.
+pub const MAX_COUNT: u64 = 99_999_999;
+/// The largest `MaxDelaySeconds` Step Functions accepts (366 days).
+pub const MAX_DELAY_SECONDS: u64 = 31_622_400;
+/// The longest a Standard workflow execution may run: one year.
+pub const MAX_EXECUTION_SECONDS: u64 = 31_536_000;
+
+/// Reports `value` above `max`.
+fn at_most(state: &str, field: &'static str, value: u64, max: u64, problems: &mut Vec<AslProblem>) {
+    if value > max {
+        problems.push(AslProblem::AboveMax {
+            state: state.to_owned(),
+            field,
+            value,
+            max,
+        });
+    }
+}
 
 /// Every rule `machine` breaks; empty when it is sound.
 pub fn validate(machine: &StateMachine) -> Vec<AslProblem> {
@@ -35,6 +55,17 @@ pub fn validate(machine: &StateMachine) -> Vec<AslProblem> {
                 });
             }
         }
+    }
+    if let Some(timeout) = machine.timeout_seconds {
+        let field = "TimeoutSeconds (a Standard execution lasts at most a year)";
+        let value = u64::from(timeout);
+        at_most(
+            "the machine",
+            field,
+            value,
+            MAX_EXECUTION_SECONDS,
+            &mut problems,
+        );
     }
     if machine.states.get(&machine.start_at).is_none() {
         problems.push(AslProblem::MissingStart(machine.start_at.clone()));
@@ -62,6 +93,14 @@ fn check_state(name: &str, state: &State, problems: &mut Vec<AslProblem>) {
                     field: "TimeoutSeconds",
                 });
             }
+            let state = format!("state `{name}`");
+            at_most(
+                &state,
+                "TimeoutSeconds",
+                task.timeout_seconds.into(),
+                MAX_COUNT,
+                problems,
+            );
             if let Some(heartbeat) = task.heartbeat_seconds
                 && heartbeat >= task.timeout_seconds
             {
@@ -96,6 +135,26 @@ fn check_state(name: &str, state: &State, problems: &mut Vec<AslProblem>) {
                         state: state_name(),
                         field: "MaxDelaySeconds",
                     });
+                }
+                let attempts = u64::from(retrier.max_attempts);
+                at_most(&state, "MaxAttempts", attempts, MAX_COUNT, problems);
+                if let Some(interval) = retrier.interval_seconds {
+                    at_most(
+                        &state,
+                        "IntervalSeconds",
+                        interval.into(),
+                        MAX_COUNT,
+                        problems,
+                    );
+                }
+                if let Some(delay) = retrier.max_delay_seconds {
+                    at_most(
+                        &state,
+                        "MaxDelaySeconds",
+                        delay.into(),
+                        MAX_DELAY_SECONDS,
+                        problems,
+                    );
                 }
             }
         }

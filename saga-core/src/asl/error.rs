@@ -130,6 +130,18 @@ pub enum AslProblem {
         /// The field.
         field: &'static str,
     },
+    /// A number above the largest value Step Functions accepts for its field.
+    #[error("{state}: {field} {value} is above the largest value Step Functions accepts, {max}")]
+    AboveMax {
+        /// The state, or `the machine` for the machine-level timeout.
+        state: String,
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: u64,
+        /// The largest allowed value.
+        max: u64,
+    },
     /// `HeartbeatSeconds` not below `TimeoutSeconds`.
     #[error("state `{state}`: HeartbeatSeconds {heartbeat} must be below TimeoutSeconds {timeout}")]
     Heartbeat {

@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 use crate::context::Direction;
 use crate::definition::{ArgSource, SagaDefinition, StepDef};
 use crate::error::names;
-use crate::invoke::InvocationType;
 use crate::invoke::payload::{METADATA_KEY, OUTPUT_KEY};
+use crate::invoke::{ConfigProblem, InvocationType};
 use crate::step::StepKind;
 
 use super::check::validate;
@@ -44,7 +44,14 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
         });
     }
     if let Some(bindings) = &options.bindings {
-        let problems = bindings.check(def);
+        // A step with no binding (body-less or not) becomes a `${placeholder}`
+        // or takes its name from `AslOptions::function`: only the other
+        // problems stop a state machine.
+        let problems: Vec<_> = bindings
+            .check(def)
+            .into_iter()
+            .filter(|p| !matches!(p, ConfigProblem::Unbound { .. }))
+            .collect();
         if !problems.is_empty() {
             return Err(AslError::Config { problems });
         }
@@ -63,11 +70,18 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
             (s.kind != StepKind::Retriable).then(|| namer.name(&format!("Resolve {}", s.name)))
         })
         .collect();
+    // A compensation runs only when a later step unwinds: the last
+    // compensatable step of a saga with nothing after it that can fail into
+    // an unwind has no compensation state, which would be unreachable.
     let compensation_names: Vec<Option<String>> = def
         .steps
         .iter()
-        .map(|s| {
-            (s.kind == StepKind::Compensatable)
+        .enumerate()
+        .map(|(k, s)| {
+            let undone_later = def.steps[k + 1..]
+                .iter()
+                .any(|later| later.kind != StepKind::Retriable);
+            (s.kind == StepKind::Compensatable && undone_later)
                 .then(|| namer.name(&format!("Compensate {}", s.name)))
         })
         .collect();
@@ -173,7 +187,7 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
             compensated,
             fail(
                 names::COMPENSATED,
-                retry::ERROR_PATH,
+                error_cause(retry::ERROR_PATH),
                 "A step failed; the completed steps were compensated.",
             ),
         ));
@@ -182,16 +196,22 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
         stuck,
         fail(
             names::STUCK,
-            retry::ERROR_PATH,
+            error_cause(retry::ERROR_PATH),
             "A step's outcome stayed unknown, or a retriable step ran out of retries; nothing was compensated.",
         ),
     ));
     if compensates {
+        // The compensation's error first, then the step error that started
+        // the unwind, which the executor reports too.
+        let (c, e) = (retry::COMPENSATION_ERROR_PATH, retry::ERROR_PATH);
+        let cause = format!(
+            "States.Format('{{}}: {{}} (compensating after {{}}: {{}})', {c}.Error, {c}.Cause, {e}.Error, {e}.Cause)"
+        );
         states.push((
             compensation_failed,
             fail(
                 names::COMPENSATION_FAILED,
-                retry::COMPENSATION_ERROR_PATH,
+                cause,
                 "A compensation kept failing.",
             ),
         ));
@@ -243,17 +263,19 @@ fn step_comment(step: &StepDef, phase: Phase) -> String {
     }
 }
 
-fn fail(error: &str, error_path: &str, comment: &str) -> State {
+/// `<error name>: <cause>` of the error caught at `path`: a timeout's cause
+/// is empty, so the name of the original error must travel in the cause too.
+fn error_cause(path: &str) -> String {
+    format!("States.Format('{{}}: {{}}', {path}.Error, {path}.Cause)")
+}
+
+fn fail(error: &str, cause_path: String, comment: &str) -> State {
     State::Fail(Fail {
         comment: Some(comment.to_owned()),
         error: Some(error.to_owned()),
         error_path: None,
         cause: None,
-        // `<error name>: <cause>`: a timeout's cause is empty, so the name
-        // of the original error must travel in the cause too.
-        cause_path: Some(format!(
-            "States.Format('{{}}: {{}}', {error_path}.Error, {error_path}.Cause)"
-        )),
+        cause_path: Some(cause_path),
     })
 }
 

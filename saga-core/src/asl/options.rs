@@ -146,13 +146,16 @@ impl AslOptions {
             Direction::Forward => self.forward.get(step),
             Direction::Compensation => self.compensation.get(step),
         };
+        let bound = self.bindings.as_ref().and_then(|b| b.get(step, direction));
         if let Some(name) = explicit {
+            // The name is given; how it is invoked still follows the runtime.
             return Ok(Function {
                 name: name.clone(),
-                invocation: InvocationType::RequestResponse,
+                invocation: bound
+                    .map_or(InvocationType::RequestResponse, |r| r.target().invocation),
             });
         }
-        if let Some(remote) = self.bindings.as_ref().and_then(|b| b.get(step, direction)) {
+        if let Some(remote) = bound {
             return match remote.kind() {
                 RemoteKind::Lambda => Ok(Function {
                     name: remote.target().name.clone(),

@@ -152,21 +152,34 @@ pub(super) fn catch(
 /// times out, and every retry waits its longest.
 pub(super) fn worst_case_seconds(retry: &[Retrier], timeout_seconds: u32) -> u64 {
     let attempts = 1 + retry.iter().map(|r| u64::from(r.max_attempts)).sum::<u64>();
-    let waits: f64 = retry
-        .iter()
-        .map(|r| {
-            let interval = f64::from(r.interval_seconds.unwrap_or(1));
-            let rate = r.backoff_rate.unwrap_or(2.0);
-            (0..r.max_attempts)
-                .map(|k| {
-                    let wait = interval * rate.powf(f64::from(k));
-                    r.max_delay_seconds
-                        .map_or(wait, |cap| wait.min(f64::from(cap)))
-                })
-                .sum::<f64>()
-        })
-        .sum();
-    attempts * u64::from(timeout_seconds) + waits.ceil() as u64
+    let waits: f64 = retry.iter().map(total_wait).sum();
+    // `as` saturates: an unbounded budget is u64::MAX, above any timeout.
+    attempts
+        .saturating_mul(u64::from(timeout_seconds))
+        .saturating_add(waits.ceil() as u64)
+}
+
+/// The longest one retrier waits over all its retries. Once the waits stop
+/// growing (capped, or a rate of 1) the rest are added at once, so a huge
+/// `MaxAttempts` costs no more than the waits' growth.
+fn total_wait(r: &Retrier) -> f64 {
+    // Beyond this a wait is out of any valid budget; stop counting.
+    const UNBOUNDED: f64 = 1e15;
+    let rate = r.backoff_rate.unwrap_or(2.0);
+    let cap = r.max_delay_seconds.map(f64::from);
+    let mut wait = f64::from(r.interval_seconds.unwrap_or(1));
+    let mut total = 0.0;
+    for k in 0..r.max_attempts {
+        let capped = cap.map_or(wait, |c| wait.min(c));
+        // A rate of 1 (or a NaN one) never grows the wait.
+        let grows = rate.partial_cmp(&1.0) == Some(std::cmp::Ordering::Greater);
+        if !grows || cap.is_some_and(|c| capped >= c) || capped > UNBOUNDED {
+            return total + capped * f64::from(r.max_attempts - k);
+        }
+        total += capped;
+        wait *= rate;
+    }
+    total
 }
 
 #[cfg(test)]
@@ -192,6 +205,32 @@ mod tests {
         // The service retrier: 6 retries waiting 2, 4, ..., 64 s; then the
         // compensation's 3 retries waiting 1, 2, 3 s: 10 attempts of 10 s.
         assert_eq!(worst_case_seconds(&retry, 10), 100 + 126 + 6);
+    }
+
+    #[test]
+    fn worst_case_of_huge_budgets_is_quick_and_saturates() {
+        let retrier = |max_attempts, rate, cap| Retrier {
+            error_equals: all(),
+            interval_seconds: Some(1),
+            max_attempts,
+            backoff_rate: Some(rate),
+            max_delay_seconds: cap,
+            jitter_strategy: None,
+        };
+        // Capped: 1 + 2 + 4 + ... until 60, then 60 each.
+        let capped = retrier(u32::MAX, 2.0, Some(60));
+        let waits = 1 + 2 + 4 + 8 + 16 + 32 + 60 * (u64::from(u32::MAX) - 6);
+        assert_eq!(
+            worst_case_seconds(&[capped], 1),
+            u64::from(u32::MAX) + 1 + waits
+        );
+        // A rate of 1: every wait is the interval.
+        assert_eq!(worst_case_seconds(&[retrier(10, 1.0, None)], 2), 22 + 10);
+        // Uncapped doubling overflows any budget, and saturates.
+        assert_eq!(
+            worst_case_seconds(&[retrier(u32::MAX, 2.0, None)], 1),
+            u64::MAX
+        );
     }
 
     #[test]
