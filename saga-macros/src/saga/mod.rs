@@ -12,9 +12,15 @@ use crate::errors::Errors;
 
 /// Expands the body of `saga! { ... }`.
 pub fn expand(input: TokenStream) -> TokenStream {
-    let sagas = match syn::parse2::<parse::SagaList>(input) {
+    let sagas = match syn::parse2::<parse::SagaList>(input.clone()) {
         Ok(list) => list.0,
-        Err(e) => return e.to_compile_error(),
+        Err(e) => {
+            // The error, plus a type for every saga name still recognisable,
+            // so that code naming the saga is not flooded with secondary errors.
+            let e = e.to_compile_error();
+            let names = parse::saga_names(input);
+            return quote!(#e #(#[allow(dead_code)] pub struct #names;)*);
+        }
     };
     let mut out = TokenStream::new();
     for syntax in &sagas {
@@ -104,6 +110,20 @@ mod tests {
             let out = expand(input.clone()).to_string();
             assert!(out.contains("compile_error"), "no error for {input}: {out}");
         }
+    }
+
+    #[test]
+    fn a_saga_that_does_not_parse_still_declares_its_type() {
+        let out = expand(quote! {
+            pub saga Pay(amount: u64) -> u64 {
+                let paid = charge(&amount) +;
+            }
+            saga Refund(amount: u64) { }
+        })
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("pub struct Pay ;"), "{out}");
+        assert!(out.contains("pub struct Refund ;"), "{out}");
     }
 
     #[test]

@@ -76,3 +76,19 @@ impl Parse for SagaSyntax {
         })
     }
 }
+
+/// The name after each top-level `saga` keyword, for input that does not
+/// parse: enough to declare the saga types next to the error.
+pub fn saga_names(input: proc_macro2::TokenStream) -> Vec<Ident> {
+    use proc_macro2::TokenTree;
+    let tokens: Vec<TokenTree> = input.into_iter().collect();
+    tokens
+        .windows(2)
+        .filter_map(|pair| match pair {
+            [TokenTree::Ident(keyword), TokenTree::Ident(name)] if keyword == "saga" => {
+                Some(name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
