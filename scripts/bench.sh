@@ -9,8 +9,11 @@ cargo bench --bench ten_steps --bench lambda_step "$@"
 python3 - <<'PY'
 import json, pathlib
 def mean_ns(group, name):
+    # criterion's headline figure: the slope of time over iterations when it
+    # sampled linearly (it discounts each sample's fixed cost), else the mean.
     path = pathlib.Path("target/criterion") / group / name / "new" / "estimates.json"
-    return json.loads(path.read_text())["mean"]["point_estimate"]
+    estimates = json.loads(path.read_text())
+    return (estimates.get("slope") or estimates["mean"])["point_estimate"]
 hand, ours, steno = (mean_ns("ten_steps", n) for n in ("hand_written", "saga_core", "steno"))
 raw_before, step, raw_after = (mean_ns("lambda_step", n) for n in ("raw_invoke", "saga_step", "raw_invoke_again"))
 raw = (raw_before + raw_after) / 2
@@ -22,5 +25,5 @@ print(f"| steno 0.5 / saga_core (same 10-node saga) | {steno / ours:.1f}x faster
 print(f"| executor cost per step, context only | {(ours - hand) / 10:.0f} ns |")
 print(f"| one Lambda step through the saga runtime / raw aws-sdk-lambda invoke (local endpoint) | {step / raw:.3f} (target <= 1.10) |")
 print(f"| raw invoke after / before the saga step (drift over the run; 1.0 is none) | {raw_after / raw_before:.3f} |")
-print(f"| (means: hand-written {hand:.1f} ns, saga_core {ours / 1000:.2f} us, steno {steno / 1000:.2f} us, raw invoke {raw_before / 1000:.0f} / {raw_after / 1000:.0f} us, saga step {step / 1000:.0f} us) | |")
+print(f"| (per run, criterion estimate: hand-written {hand:.1f} ns, saga_core {ours / 1000:.2f} us, steno {steno / 1000:.2f} us, raw invoke {raw_before / 1000:.0f} / {raw_after / 1000:.0f} us, saga step {step / 1000:.0f} us) | |")
 PY
