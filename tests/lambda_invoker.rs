@@ -457,6 +457,17 @@ async fn raw_lambda(status: &'static str, headers: &str, body: String) -> Raw {
     }
 }
 
+/// How many failed step attempts the saga log of `id` records.
+async fn failed_attempts(rt: &Runtime, id: &SagaId) -> usize {
+    rt.log()
+        .history(id)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter(|e| matches!(e.event, saga_core::log::SagaEvent::StepFailed { .. }))
+        .count()
+}
+
 /// The trip saga with only `rent_car` bound, to `url`; everything else runs in-process.
 fn car_on(url: &str) -> Runtime {
     let lambda = LambdaInvoker::local(url);
@@ -537,14 +548,7 @@ async fn an_unexpected_5xx_is_ambiguous_and_the_sdk_never_retries_it_silently() 
         }
         other => panic!("expected Stuck, got {other:?}"),
     }
-    let failures = rt
-        .log()
-        .history(&id)
-        .await
-        .expect("history")
-        .into_iter()
-        .filter(|e| matches!(e.event, saga_core::log::SagaEvent::StepFailed { .. }))
-        .count();
+    let failures = failed_attempts(&rt, &id).await;
     // The try, then the resolve phase's call and rent_car's 2 retries: one
     // request per saga-level attempt, as the saga log shows.
     assert_eq!(failures, 4);
@@ -573,14 +577,7 @@ async fn a_refused_connection_is_a_transport_error() {
         }
         other => panic!("expected Stuck, got {other:?}"),
     }
-    let failures = rt
-        .log()
-        .history(&id)
-        .await
-        .expect("history")
-        .into_iter()
-        .filter(|e| matches!(e.event, saga_core::log::SagaEvent::StepFailed { .. }))
-        .count();
+    let failures = failed_attempts(&rt, &id).await;
     // Try: 1 + 6 service retries; resolve: 1 + 6 service retries (the
     // step's own budget never sees a service error).
     assert_eq!(failures, 14);
