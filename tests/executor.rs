@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Behavior::*, Plan, act, compensated, journal, succeeded, undo};
-use saga_core::log::{LogEntry, LogError, SagaEvent, SagaLog, SagaSummary};
+use saga_core::log::{LogEntry, LogError, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use saga_core::prelude::*;
 use saga_core::{BoxFuture, ErrorClass, names};
 
@@ -460,8 +460,11 @@ impl SagaLog for Recording {
     fn history<'a>(&'a self, id: &'a SagaId) -> BoxFuture<'a, Result<Vec<LogEntry>, LogError>> {
         self.inner.history(id)
     }
-    fn list(&self) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>> {
-        self.inner.list()
+    fn list(
+        &self,
+        status: Option<SagaStatus>,
+    ) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>> {
+        self.inner.list(status)
     }
 }
 

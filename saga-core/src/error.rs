@@ -18,6 +18,9 @@ pub mod names {
     pub const TIMEOUT: &str = "Saga.Timeout";
     /// The step panicked. Its outcome is unknown.
     pub const PANIC: &str = "Saga.Panic";
+    /// The runtime stopped (a crash, a kill) while the attempt was running;
+    /// recovery found it started but not finished. Its outcome is unknown.
+    pub const INTERRUPTED: &str = "Saga.Interrupted";
     /// The step succeeded, but its output could not be recorded in the saga log.
     pub const OUTPUT_NOT_RECORDABLE: &str = "Saga.OutputNotRecordable";
     /// The error name of a saga that ended compensated.

@@ -147,8 +147,10 @@ mod step;
 pub use context::{Direction, InvalidSagaId, SagaId, StepContext};
 pub use definition::{ArgSource, SagaDefinition, StepDef};
 pub use error::{ErrorClass, StepError, names};
-pub use exec::{Runtime, RuntimeBuilder, SagaError, SagaOutcome};
-pub use log::{InMemoryLog, SagaLog};
+pub use exec::{
+    Recovered, RecoveryReport, Registry, Runtime, RuntimeBuilder, SagaError, SagaOutcome,
+};
+pub use log::{InMemoryLog, SagaLog, SagaStatus, SqliteLog};
 pub use retry::{Jitter, RetryPolicy};
 pub use saga::{BoxFuture, Invocation, Op, Produced, Saga, StateError, Stored};
 pub use saga_macros::{saga, saga_step};
@@ -158,6 +160,6 @@ pub use step::{KindMarker, RunsAfter, Step, StepKind, StepReturn, kind};
 pub mod prelude {
     pub use crate::{
         Direction, ErrorClass, InMemoryLog, Jitter, RetryPolicy, Runtime, Saga, SagaError, SagaId,
-        SagaOutcome, StepContext, StepError, saga, saga_step,
+        SagaOutcome, SagaStatus, SqliteLog, StepContext, StepError, saga, saga_step,
     };
 }

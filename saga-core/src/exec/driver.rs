@@ -14,18 +14,28 @@
 //!   compensated;
 //! - a retriable step is retried on every error; past its budget the saga is stuck;
 //! - a compensation is retried on every error; past its budget the saga is stuck.
+//!
+//! A saga is resumed from its history (after a crash, or by an operator) by
+//! rebuilding its state and each cursor from the log: the outputs of the
+//! steps that succeeded, and the retry counters of the step in flight. An
+//! attempt that was logged as started but never finished counts as an
+//! ambiguous failure, `Saga.Interrupted`: it goes through the same rules, so
+//! a compensatable or pivot step is re-invoked with the same idempotency key
+//! to resolve it, and a compensation is simply run again.
 
 use std::time::Duration;
 
 use super::invoke;
+use super::jitter::JitterSource;
 use super::{Inner, Runtime, SagaError, SagaOutcome};
 use crate::context::{Direction, SagaId, StepContext};
 use crate::definition::SagaDefinition;
-use crate::error::StepError;
+use crate::error::{ErrorClass, StepError, names};
 use crate::failure::{Counters, Exit, Phase};
 use crate::invoke::Route;
 use crate::invoke::payload::Metadata;
-use crate::log::SagaEvent;
+use crate::log::{LogEntry, LogError, SagaEvent, SagaMachine, SagaStatus, StepState};
+use crate::retry::RetryPolicy;
 use crate::saga::{Op, Produced, Saga, StateError, Stored};
 use crate::step::StepKind;
 
@@ -40,6 +50,7 @@ pub(super) async fn run<S: Saga>(
         saga: def.name,
         reason: e.to_string(),
     })?;
+    let _active = rt.inner.claim(&id)?;
     let run = Run::<S> {
         inner: &rt.inner,
         id,
@@ -53,7 +64,93 @@ pub(super) async fn run<S: Saga>(
         input: input_json,
     })
     .await?;
-    run.forward().await
+    run.forward(0, None).await
+}
+
+/// Drives saga `id` on from its `history` to an end. A stuck saga is
+/// resumed only when an operator (`by`) asks for it.
+pub(super) async fn resume<S: Saga>(
+    rt: &Runtime,
+    id: SagaId,
+    history: Vec<LogEntry>,
+    by: Option<String>,
+) -> Result<SagaOutcome<S::Output>, SagaError> {
+    let def = S::definition();
+    rt.check::<S>()?;
+    let _active = rt.inner.claim(&id)?;
+    let record = |reason: String| SagaError::BadRecord {
+        saga: def.name.to_owned(),
+        id: id.clone(),
+        reason,
+    };
+    let Some(SagaEvent::Created {
+        saga,
+        definition_hash,
+        input,
+        ..
+    }) = history.first().map(|e| &e.event)
+    else {
+        return Err(record("the history does not begin with `created`".into()));
+    };
+    if saga != def.name || definition_hash != def.hash() {
+        return Err(SagaError::DefinitionChanged {
+            id: id.clone(),
+            saga: saga.clone(),
+            logged: definition_hash.clone(),
+            current: def.hash().to_owned(),
+        });
+    }
+    let input: S::Input = serde_json::from_value(input.clone())
+        .map_err(|e| record(format!("the logged input does not fit the saga's input type: {e}")))?;
+    let mut machine = SagaMachine::replay(history.iter().map(|e| &e.event)).map_err(|source| {
+        SagaError::Log(LogError::Illegal {
+            saga_id: id.clone(),
+            source,
+        })
+    })?;
+    if machine.kinds().len() != def.steps.len() {
+        return Err(record(format!(
+            "{} steps logged, {} defined",
+            machine.kinds().len(),
+            def.steps.len()
+        )));
+    }
+    let mut run = Run::<S> {
+        inner: &rt.inner,
+        id: id.clone(),
+        def,
+        state: S::start(input),
+    };
+    for entry in &history {
+        if let SagaEvent::StepSucceeded { step, output } = &entry.event {
+            S::store(&mut run.state, *step, Stored::Json(output.clone()))
+                .map_err(|e| run.broken(e))?;
+        }
+    }
+    let mut fresh_budget = false;
+    match (machine.status(), by) {
+        (Some(SagaStatus::Stuck), Some(by)) => {
+            let resumed = SagaEvent::Resumed { by };
+            run.log(resumed.clone()).await?;
+            // The log accepted it, so the replayed state does too.
+            machine.apply(&resumed).map_err(|source| {
+                SagaError::Log(LogError::Illegal {
+                    saga_id: id.clone(),
+                    source,
+                })
+            })?;
+            fresh_budget = true;
+        }
+        (Some(status), _) if status.is_final() => {
+            return Err(SagaError::WrongStatus {
+                id,
+                status,
+                wanted: "only a running, compensating or (by an operator) stuck saga is resumed",
+            });
+        }
+        _ => {}
+    }
+    run.resume(&machine, &history, fresh_budget).await
 }
 
 struct Run<'r, S: Saga> {
@@ -76,9 +173,39 @@ impl<S: Saga> Run<'_, S> {
         }
     }
 
-    async fn forward(mut self) -> Result<SagaOutcome<S::Output>, SagaError> {
-        for (k, step) in self.def.steps.iter().enumerate() {
-            match self.invoke(k, Op::Forward).await? {
+    fn corrupt(&self, reason: String) -> SagaError {
+        SagaError::BadRecord {
+            saga: self.def.name.to_owned(),
+            id: self.id.clone(),
+            reason,
+        }
+    }
+
+    /// A fresh cursor for step `k` (or its compensation).
+    fn cursor(&self, k: usize, op: Op) -> Cursor {
+        let step = &self.def.steps[k];
+        let (phase, policy) = match op {
+            Op::Forward if step.kind == StepKind::Retriable => (Phase::Retriable, step.retry),
+            Op::Forward => (Phase::Try, step.retry),
+            Op::Compensate => (Phase::Compensation, self.inner.compensation_retry),
+        };
+        Cursor {
+            phase,
+            policy,
+            counters: None,
+            attempt: 1,
+        }
+    }
+
+    /// Runs the steps from `from` on; the first with `cursor` if given.
+    async fn forward(
+        mut self,
+        from: usize,
+        mut cursor: Option<Cursor>,
+    ) -> Result<SagaOutcome<S::Output>, SagaError> {
+        for (k, step) in self.def.steps.iter().enumerate().skip(from) {
+            let cur = cursor.take().unwrap_or_else(|| self.cursor(k, Op::Forward));
+            match self.invoke(k, Op::Forward, cur).await? {
                 Attempted::Done(Some(Produced { value, json })) => {
                     self.log(SagaEvent::StepSucceeded {
                         step: k,
@@ -132,11 +259,24 @@ impl<S: Saga> Run<'_, S> {
             error: error.clone(),
         })
         .await?;
-        for j in (0..k).rev() {
+        self.unwind(k, error, k, None).await
+    }
+
+    /// Compensates the completed compensatable steps below `below`, last
+    /// first; the first with `cursor` if given. `failed_step` failed with `error`.
+    async fn unwind(
+        self,
+        failed_step: usize,
+        error: StepError,
+        below: usize,
+        mut cursor: Option<Cursor>,
+    ) -> Result<SagaOutcome<S::Output>, SagaError> {
+        for j in (0..below).rev() {
             if self.def.steps[j].kind != StepKind::Compensatable {
                 continue;
             }
-            match self.invoke(j, Op::Compensate).await? {
+            let cur = cursor.take().unwrap_or_else(|| self.cursor(j, Op::Compensate));
+            match self.invoke(j, Op::Compensate, cur).await? {
                 Attempted::Done(_) => {
                     self.log(SagaEvent::CompensationSucceeded { step: j })
                         .await?
@@ -149,7 +289,7 @@ impl<S: Saga> Run<'_, S> {
         }
         self.log(SagaEvent::Compensated).await?;
         Ok(SagaOutcome::Compensated {
-            failed_step: step.name,
+            failed_step: self.def.steps[failed_step].name,
             error,
         })
     }
@@ -173,27 +313,18 @@ impl<S: Saga> Run<'_, S> {
         })
     }
 
-    /// Runs step `k` (or its compensation) through its phases, with the
-    /// retries of [`crate::failure`]. An error is the runtime's own failure;
-    /// the step's final result is [`Attempted`].
-    async fn invoke(&self, k: usize, op: Op) -> Result<Attempted, SagaError> {
+    /// Runs step `k` (or its compensation) through its phases from `cur`,
+    /// with the retries of [`crate::failure`]. An error is the runtime's own
+    /// failure; the step's final result is [`Attempted`].
+    async fn invoke(&self, k: usize, op: Op, mut cur: Cursor) -> Result<Attempted, SagaError> {
         let step = &self.def.steps[k];
-        let (mut phase, policy, direction) = match op {
-            Op::Forward if step.kind == StepKind::Retriable => {
-                (Phase::Retriable, step.retry, Direction::Forward)
-            }
-            Op::Forward => (Phase::Try, step.retry, Direction::Forward),
-            Op::Compensate => (
-                Phase::Compensation,
-                self.inner.compensation_retry,
-                Direction::Compensation,
-            ),
+        let direction = match op {
+            Op::Forward => Direction::Forward,
+            Op::Compensate => Direction::Compensation,
         };
-        // Built on the first failure: the happy path needs no counters.
-        let mut counters: Option<Counters> = None;
         let timeout = Duration::from_secs(u64::from(step.timeout_seconds.max(1)));
-        let mut attempt: u32 = 1;
         loop {
+            let attempt = cur.attempt;
             self.log(match op {
                 Op::Forward => SagaEvent::StepStarted { step: k, attempt },
                 Op::Compensate => SagaEvent::CompensationStarted { step: k, attempt },
@@ -212,46 +343,259 @@ impl<S: Saga> Run<'_, S> {
                 Ok(produced) => return Ok(Attempted::Done(produced)),
                 Err(error) => error,
             };
-            // Either a retrier takes the error, or a catcher ends the phase.
-            let counters = counters.get_or_insert_with(|| Counters::new(phase, policy));
-            let next = match counters.retry(&error) {
-                Some((retrier, n)) => Next::Retry(retrier.delay(n, self.inner.jitter.next_unit())),
-                None => match phase.exit(&error) {
-                    Exit::Resolve => Next::Resolve,
-                    exit => Next::End(exit),
-                },
-            };
-            self.log(match op {
-                Op::Forward => SagaEvent::StepFailed {
-                    step: k,
-                    attempt,
-                    error: error.clone(),
-                    retry: !matches!(next, Next::End(_)),
-                },
-                Op::Compensate => SagaEvent::CompensationFailed {
-                    step: k,
-                    attempt,
-                    error: error.clone(),
-                    retry: !matches!(next, Next::End(_)),
-                },
-            })
-            .await?;
-            match next {
-                Next::Retry(wait) => tokio::time::sleep(wait).await,
-                // Re-invoked at once with the same idempotency key, with a
-                // fresh budget, as the generated `Resolve` state does.
-                Next::Resolve => {
-                    phase = Phase::Resolve;
-                    *counters = Counters::new(phase, policy);
-                }
-                Next::End(exit) => return Ok(Attempted::Failed { error, exit }),
+            if let Some(end) = self.fail(k, op, &mut cur, error).await? {
+                return Ok(end);
             }
-            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Records that the current attempt of step `k` (or its compensation)
+    /// failed with `error`, and waits out the backoff if a retry follows.
+    /// Returns the final result once no attempt follows.
+    async fn fail(
+        &self,
+        k: usize,
+        op: Op,
+        cur: &mut Cursor,
+        error: StepError,
+    ) -> Result<Option<Attempted>, SagaError> {
+        let attempt = cur.attempt;
+        let next = cur.next(&error, &self.inner.jitter);
+        let retry = !matches!(next, Next::End(_));
+        self.log(match op {
+            Op::Forward => SagaEvent::StepFailed {
+                step: k,
+                attempt,
+                error: error.clone(),
+                retry,
+            },
+            Op::Compensate => SagaEvent::CompensationFailed {
+                step: k,
+                attempt,
+                error: error.clone(),
+                retry,
+            },
+        })
+        .await?;
+        cur.attempt = attempt.saturating_add(1);
+        match next {
+            Next::Retry(wait) => tokio::time::sleep(wait).await,
+            // Re-invoked at once with the same idempotency key, with a fresh
+            // budget, as the generated `Resolve` state does.
+            Next::Resolve => {}
+            Next::End(exit) => return Ok(Some(Attempted::Failed { error, exit })),
+        }
+        Ok(None)
+    }
+
+    /// Goes on from the state the log recorded: `machine`, rebuilt from
+    /// `history`. With `fresh_budget`, an operator resumed the saga and the
+    /// stuck step's retry budget starts again.
+    async fn resume(
+        self,
+        machine: &SagaMachine,
+        history: &[LogEntry],
+        fresh_budget: bool,
+    ) -> Result<SagaOutcome<S::Output>, SagaError> {
+        let steps = machine.steps();
+        match machine.status() {
+            Some(SagaStatus::Running) => {
+                let Some(k) = steps.iter().position(|s| *s != StepState::Succeeded) else {
+                    return self.forward(steps.len(), None).await;
+                };
+                let (mut cur, last) = self.replay(k, Op::Forward, history, fresh_budget);
+                match steps[k] {
+                    StepState::Pending => self.forward(k, None).await,
+                    StepState::Running { attempt } => {
+                        match self.fail(k, Op::Forward, &mut cur, interrupted(attempt)).await? {
+                            Some(Attempted::Failed { error, exit }) => {
+                                self.after_failure(k, error, exit).await
+                            }
+                            _ => self.forward(k, Some(cur)).await,
+                        }
+                    }
+                    StepState::Failed { retry: true, .. } => {
+                        cur.wait(&last).await;
+                        self.forward(k, Some(cur)).await
+                    }
+                    StepState::Failed { retry: false, .. } => {
+                        let (error, exit) = cur.ended(last, &self)?;
+                        self.after_failure(k, error, exit).await
+                    }
+                    other => Err(self.corrupt(format!(
+                        "step {k} is {other:?} while the saga runs forward"
+                    ))),
+                }
+            }
+            Some(SagaStatus::Compensating) => {
+                let failed = machine.failed_step().unwrap_or(0);
+                let error = history
+                    .iter()
+                    .rev()
+                    .find_map(|e| match &e.event {
+                        SagaEvent::UnwindStarted { error, .. } => Some(error.clone()),
+                        _ => None,
+                    })
+                    .ok_or_else(|| self.corrupt("no `unwind_started` event".into()))?;
+                let Some(j) = (0..failed).rev().find(|&j| {
+                    machine.kinds().get(j) == Some(&StepKind::Compensatable)
+                        && steps.get(j) != Some(&StepState::Compensated)
+                }) else {
+                    return self.unwind(failed, error, 0, None).await;
+                };
+                let (mut cur, last) = self.replay(j, Op::Compensate, history, fresh_budget);
+                match steps[j] {
+                    StepState::Succeeded => self.unwind(failed, error, j + 1, None).await,
+                    StepState::Compensating { attempt } => {
+                        match self
+                            .fail(j, Op::Compensate, &mut cur, interrupted(attempt))
+                            .await?
+                        {
+                            Some(Attempted::Failed { error: e, .. }) => {
+                                let reason = "the compensation failed past its retry budget";
+                                self.stuck(j, Direction::Compensation, reason, e).await
+                            }
+                            _ => self.unwind(failed, error, j + 1, Some(cur)).await,
+                        }
+                    }
+                    StepState::CompensationFailed { retry: true, .. } => {
+                        cur.wait(&last).await;
+                        self.unwind(failed, error, j + 1, Some(cur)).await
+                    }
+                    StepState::CompensationFailed { retry: false, .. } => {
+                        let (e, _) = cur.ended(last, &self)?;
+                        let reason = "the compensation failed past its retry budget";
+                        self.stuck(j, Direction::Compensation, reason, e).await
+                    }
+                    other => Err(self.corrupt(format!(
+                        "step {j} is {other:?} while the saga compensates"
+                    ))),
+                }
+            }
+            status => Err(SagaError::WrongStatus {
+                id: self.id.clone(),
+                status: status.unwrap_or(SagaStatus::Running),
+                wanted: "only a running or compensating saga is driven on",
+            }),
+        }
+    }
+
+    /// Rebuilds the cursor of step `k` (or its compensation) from the
+    /// failures the log recorded, as they were decided then. Returns it with
+    /// the last failure and what followed it.
+    fn replay(
+        &self,
+        k: usize,
+        op: Op,
+        history: &[LogEntry],
+        fresh_budget: bool,
+    ) -> (Cursor, Option<(StepError, Next)>) {
+        let mut cur = self.cursor(k, op);
+        let mut last = None;
+        for entry in history {
+            let failed = match (&entry.event, op) {
+                (
+                    SagaEvent::StepFailed {
+                        step,
+                        attempt,
+                        error,
+                        ..
+                    },
+                    Op::Forward,
+                )
+                | (
+                    SagaEvent::CompensationFailed {
+                        step,
+                        attempt,
+                        error,
+                        ..
+                    },
+                    Op::Compensate,
+                ) if *step == k => Some((*attempt, error)),
+                (SagaEvent::Resumed { .. }, _) => {
+                    cur.counters = None;
+                    None
+                }
+                _ => None,
+            };
+            if let Some((attempt, error)) = failed {
+                let next = cur.next(error, &self.inner.jitter);
+                cur.attempt = attempt.saturating_add(1);
+                last = Some((error.clone(), next));
+            }
+        }
+        if fresh_budget {
+            cur.counters = None;
+        }
+        (cur, last)
+    }
+}
+
+/// The failure an attempt that was started but never finished counts as.
+fn interrupted(attempt: u32) -> StepError {
+    StepError::new(
+        ErrorClass::Ambiguous,
+        names::INTERRUPTED,
+        format!("the runtime stopped while attempt {attempt} was running; its outcome is unknown"),
+    )
+}
+
+/// Where one step (or compensation) is in its phases and retries.
+struct Cursor {
+    phase: Phase,
+    policy: RetryPolicy,
+    /// Built on the first failure: the happy path needs no counters.
+    counters: Option<Counters>,
+    /// The attempt that runs next.
+    attempt: u32,
+}
+
+impl Cursor {
+    /// Decides what follows a failure with `error`: either a retrier takes
+    /// it, or a catcher ends the phase.
+    fn next(&mut self, error: &StepError, jitter: &JitterSource) -> Next {
+        let (phase, policy) = (self.phase, self.policy);
+        let counters = self
+            .counters
+            .get_or_insert_with(|| Counters::new(phase, policy));
+        match counters.retry(error) {
+            Some((retrier, n)) => Next::Retry(retrier.delay(n, jitter.next_unit())),
+            None => match phase.exit(error) {
+                Exit::Resolve => {
+                    self.phase = Phase::Resolve;
+                    self.counters = Some(Counters::new(Phase::Resolve, policy));
+                    Next::Resolve
+                }
+                exit => Next::End(exit),
+            },
+        }
+    }
+
+    /// Waits out the backoff that followed the last recorded failure.
+    async fn wait(&self, last: &Option<(StepError, Next)>) {
+        if let Some((_, Next::Retry(wait))) = last {
+            tokio::time::sleep(*wait).await;
+        }
+    }
+
+    /// The final error and exit of a step whose last failure was final.
+    fn ended<S: Saga>(
+        &self,
+        last: Option<(StepError, Next)>,
+        run: &Run<'_, S>,
+    ) -> Result<(StepError, Exit), SagaError> {
+        match last {
+            Some((error, Next::End(exit))) => Ok((error, exit)),
+            // Decided under another retry policy: the log's word is final,
+            // and without a clear exit the safe one is to stop.
+            Some((error, _)) => Ok((error, Exit::Stuck)),
+            None => Err(run.corrupt("a final failure without its event".into())),
         }
     }
 }
 
 /// What follows a failed attempt.
+#[derive(Debug, Clone, Copy)]
 enum Next {
     Retry(Duration),
     Resolve,

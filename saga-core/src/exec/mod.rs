@@ -4,15 +4,21 @@
 mod driver;
 mod invoke;
 mod jitter;
+mod ops;
 mod outcome;
+mod registry;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+use std::sync::{Arc, Mutex};
 
+pub use ops::{RecoveryReport, Recovered};
 pub use outcome::{SagaError, SagaOutcome};
+pub use registry::Registry;
 
 use crate::context::SagaId;
 use crate::invoke::{Bindings, PreflightError, PreflightFailure, Remote};
-use crate::log::{InMemoryLog, SagaLog};
+use crate::log::{IdHasher, InMemoryLog, SagaLog};
 use crate::retry::RetryPolicy;
 use crate::saga::Saga;
 use crate::step::Step;
@@ -40,6 +46,45 @@ struct Inner {
     bindings: Bindings,
     compensation_retry: RetryPolicy,
     jitter: JitterSource,
+    registry: Registry,
+    /// The sagas this runtime is driving now: recovery leaves them alone.
+    active: Mutex<HashSet<SagaId, BuildHasherDefault<IdHasher>>>,
+}
+
+impl Inner {
+    fn active(&self) -> std::sync::MutexGuard<'_, HashSet<SagaId, BuildHasherDefault<IdHasher>>> {
+        // The set is only inserted into and removed from: a panic cannot
+        // leave it half-changed.
+        self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks saga `id` as driven by this runtime until the guard drops.
+    fn claim(&self, id: &SagaId) -> Result<Claim<'_>, SagaError> {
+        if self.active().insert(id.clone()) {
+            Ok(Claim {
+                inner: self,
+                id: id.clone(),
+            })
+        } else {
+            Err(SagaError::Busy(id.clone()))
+        }
+    }
+
+    fn is_active(&self, id: &SagaId) -> bool {
+        self.active().contains(id)
+    }
+}
+
+/// A saga this runtime is driving; released on drop.
+struct Claim<'a> {
+    inner: &'a Inner,
+    id: SagaId,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.inner.active().remove(&self.id);
+    }
 }
 
 impl Runtime {
@@ -55,7 +100,13 @@ impl Runtime {
             bindings: Bindings::default(),
             compensation_retry: RetryPolicy::COMPENSATION,
             jitter_seed: None,
+            registry: Registry::new(),
         }
+    }
+
+    /// The sagas this runtime can resume from the log.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
     }
 
     /// The saga log.
@@ -136,6 +187,7 @@ pub struct RuntimeBuilder {
     bindings: Bindings,
     compensation_retry: RetryPolicy,
     jitter_seed: Option<u64>,
+    registry: Registry,
 }
 
 impl RuntimeBuilder {
@@ -177,6 +229,21 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Lets the runtime resume saga `S` from the log: [`Runtime::recover`],
+    /// [`Runtime::resume`]. Register every saga the log may hold.
+    pub fn register<S: Saga>(mut self) -> Self {
+        self.registry.register::<S>();
+        self
+    }
+
+    /// Adds every saga of `registry`.
+    pub fn registry(mut self, registry: &Registry) -> Self {
+        for def in registry.entries_for_merge() {
+            self.registry.merge(def);
+        }
+        self
+    }
+
     /// Seeds the jitter source, for reproducible retry timing.
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
@@ -193,6 +260,8 @@ impl RuntimeBuilder {
                 jitter: self
                     .jitter_seed
                     .map_or_else(JitterSource::from_entropy, JitterSource::new),
+                registry: self.registry,
+                active: Mutex::default(),
             }),
         }
     }

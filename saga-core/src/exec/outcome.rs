@@ -3,7 +3,7 @@
 use crate::context::{Direction, SagaId};
 use crate::error::StepError;
 use crate::invoke::ConfigProblem;
-use crate::log::LogError;
+use crate::log::{LogError, SagaStatus};
 use crate::saga::StateError;
 
 /// How a saga run ended.
@@ -44,6 +44,15 @@ impl<T> SagaOutcome<T> {
     pub fn is_completed(&self) -> bool {
         matches!(self, SagaOutcome::Completed(_))
     }
+
+    /// The status the saga log records for this end.
+    pub fn status(&self) -> SagaStatus {
+        match self {
+            SagaOutcome::Completed(_) => SagaStatus::Completed,
+            SagaOutcome::Compensated { .. } => SagaStatus::Compensated,
+            SagaOutcome::Stuck { .. } => SagaStatus::Stuck,
+        }
+    }
 }
 
 /// Why a saga could not run, or could not be driven to an end.
@@ -74,6 +83,66 @@ pub enum SagaError {
     /// its log holds every transition up to this point.
     #[error(transparent)]
     Log(#[from] LogError),
+    /// The saga was logged under another definition of the same name: its
+    /// steps changed since it started. It is not resumed; run the version
+    /// that started it (register both), or abandon it.
+    #[error(
+        "saga `{saga}` ({id}) was started under definition {logged}; this runtime has {current}: refusing to resume it under a changed definition"
+    )]
+    DefinitionChanged {
+        /// The run.
+        id: SagaId,
+        /// The saga's name.
+        saga: String,
+        /// The hash the log recorded.
+        logged: String,
+        /// The hash (or hashes) this runtime knows under that name.
+        current: String,
+    },
+    /// The log holds a saga this runtime has no type for.
+    #[error(
+        "saga `{saga}` ({id}) is in the log but not registered with this runtime (RuntimeBuilder::register)"
+    )]
+    NotRegistered {
+        /// The run.
+        id: SagaId,
+        /// The saga's name.
+        saga: String,
+    },
+    /// A logged record of the saga cannot be used to resume it: its input or
+    /// history does not fit the saga's definition.
+    #[error("saga `{saga}` ({id}) cannot be resumed from its log: {reason}")]
+    BadRecord {
+        /// The saga's name.
+        saga: String,
+        /// The run.
+        id: SagaId,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The operation does not apply to a saga in this status, e.g. resuming
+    /// a completed saga or abandoning a running one.
+    #[error("saga {id} is {status}: {wanted}")]
+    WrongStatus {
+        /// The run.
+        id: SagaId,
+        /// Its status.
+        status: SagaStatus,
+        /// What the operation needs.
+        wanted: &'static str,
+    },
+    /// The task driving the saga panicked, outside any step (which are
+    /// caught as `Saga.Panic`). The log holds every transition up to it.
+    #[error("saga {id}: the task driving it panicked: {reason}")]
+    Panicked {
+        /// The run.
+        id: SagaId,
+        /// The panic's message.
+        reason: String,
+    },
+    /// This runtime is driving the saga already.
+    #[error("saga {0} is already being driven by this runtime")]
+    Busy(SagaId),
     /// The saga state broke an invariant. This is a bug in the saga runtime.
     #[error("saga `{saga}` ({id}): {source}")]
     State {

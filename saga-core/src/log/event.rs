@@ -90,6 +90,17 @@ pub enum SagaEvent {
         /// Why.
         reason: String,
     },
+    /// An operator resumed a stuck saga: the step where it stopped is tried
+    /// again, with a fresh retry budget.
+    Resumed {
+        /// Who or what resumed it, for the record.
+        by: String,
+    },
+    /// An operator gave up on a stuck saga. It stays in the log, with the reason.
+    Abandoned {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl SagaEvent {
@@ -107,6 +118,40 @@ impl SagaEvent {
             SagaEvent::Completed => "completed",
             SagaEvent::Compensated => "compensated",
             SagaEvent::Stuck { .. } => "stuck",
+            SagaEvent::Resumed { .. } => "resumed",
+            SagaEvent::Abandoned { .. } => "abandoned",
+        }
+    }
+
+    /// Every event kind, as [`SagaEvent::kind`] names them.
+    pub const KINDS: &'static [&'static str] = &[
+        "created",
+        "step_started",
+        "step_succeeded",
+        "step_failed",
+        "unwind_started",
+        "compensation_started",
+        "compensation_succeeded",
+        "compensation_failed",
+        "completed",
+        "compensated",
+        "stuck",
+        "resumed",
+        "abandoned",
+    ];
+
+    /// The step the event is about, if any.
+    pub fn step(&self) -> Option<usize> {
+        match *self {
+            SagaEvent::StepStarted { step, .. }
+            | SagaEvent::StepSucceeded { step, .. }
+            | SagaEvent::StepFailed { step, .. }
+            | SagaEvent::CompensationStarted { step, .. }
+            | SagaEvent::CompensationSucceeded { step }
+            | SagaEvent::CompensationFailed { step, .. }
+            | SagaEvent::Stuck { step, .. } => Some(step),
+            SagaEvent::UnwindStarted { failed_step, .. } => Some(failed_step),
+            _ => None,
         }
     }
 }

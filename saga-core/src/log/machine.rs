@@ -20,15 +20,52 @@ pub enum SagaStatus {
     Compensated,
     /// Waiting for an operator.
     Stuck,
+    /// Given up by an operator, with a recorded reason.
+    Abandoned,
 }
 
 impl SagaStatus {
+    /// Every status.
+    pub const ALL: [SagaStatus; 6] = [
+        SagaStatus::Running,
+        SagaStatus::Compensating,
+        SagaStatus::Completed,
+        SagaStatus::Compensated,
+        SagaStatus::Stuck,
+        SagaStatus::Abandoned,
+    ];
+
     /// True for the states a saga never leaves on its own.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            SagaStatus::Completed | SagaStatus::Compensated | SagaStatus::Stuck
-        )
+        !self.is_unfinished()
+    }
+
+    /// True while the runtime still has work to do: running or compensating.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, SagaStatus::Running | SagaStatus::Compensating)
+    }
+
+    /// The status as stored and printed: `running`, `compensating`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SagaStatus::Running => "running",
+            SagaStatus::Compensating => "compensating",
+            SagaStatus::Completed => "completed",
+            SagaStatus::Compensated => "compensated",
+            SagaStatus::Stuck => "stuck",
+            SagaStatus::Abandoned => "abandoned",
+        }
+    }
+
+    /// Parses [`SagaStatus::as_str`]'s form.
+    pub fn parse(s: &str) -> Option<SagaStatus> {
+        SagaStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SagaStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -91,6 +128,8 @@ pub struct SagaMachine {
     steps: Vec<StepState>,
     /// The step whose failure started the unwind.
     failed_step: Option<usize>,
+    /// The step where the saga is stuck.
+    stuck_step: Option<usize>,
 }
 
 impl SagaMachine {
@@ -118,6 +157,21 @@ impl SagaMachine {
     /// The state of every step.
     pub fn steps(&self) -> &[StepState] {
         &self.steps
+    }
+
+    /// The kind of every step, as `Created` recorded them.
+    pub fn kinds(&self) -> &[StepKind] {
+        &self.kinds
+    }
+
+    /// The step whose failure started the unwind, once it started.
+    pub fn failed_step(&self) -> Option<usize> {
+        self.failed_step
+    }
+
+    /// The step where the saga is stuck, while it is.
+    pub fn stuck_step(&self) -> Option<usize> {
+        self.stuck_step
     }
 
     /// Applies `event` if it is legal in the current state.
@@ -149,7 +203,20 @@ impl SagaMachine {
                 retry,
                 ..
             } => self.steps[step] = StepState::CompensationFailed { attempt, retry },
-            SagaEvent::Completed | SagaEvent::Compensated | SagaEvent::Stuck { .. } => {}
+            &SagaEvent::Stuck { step, .. } => self.stuck_step = Some(step),
+            SagaEvent::Resumed { .. } => {
+                // `check` made sure the stuck step is there and failed for good.
+                if let Some(step) = self.stuck_step.take()
+                    && let Some(state) = self.steps.get_mut(step)
+                {
+                    match state {
+                        StepState::Failed { retry, .. }
+                        | StepState::CompensationFailed { retry, .. } => *retry = true,
+                        _ => {}
+                    }
+                }
+            }
+            SagaEvent::Completed | SagaEvent::Compensated | SagaEvent::Abandoned { .. } => {}
         }
         self.status = Some(next);
         Ok(())
@@ -225,6 +292,12 @@ impl SagaMachine {
             }
             (None, _) => Err(fail("the saga has not been created".into())),
             (Some(_), SagaEvent::Created { .. }) => Err(fail("the saga already exists".into())),
+            (Some(Stuck), SagaEvent::Resumed { .. }) => match self.stuck_step {
+                Some(_) if self.failed_step.is_some() => Ok(Compensating),
+                Some(_) => Ok(Running),
+                None => Err(fail("no step is recorded as stuck".into())),
+            },
+            (Some(Stuck), SagaEvent::Abandoned { .. }) => Ok(Abandoned),
             (Some(s), _) if s.is_final() => Err(fail("the saga has ended".into())),
 
             (Some(Running), &SagaEvent::StepStarted { step, attempt }) => {
@@ -581,5 +654,50 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_stuck_saga_can_be_resumed_or_abandoned_only_by_an_operator() {
+        let stuck = |m: &mut SagaMachine| {
+            for e in [
+                created(2),
+                started(0, 1),
+                ok(0),
+                started(1, 1),
+                failed(1, 1, false),
+                SagaEvent::Stuck {
+                    step: 1,
+                    reason: "r".into(),
+                },
+            ] {
+                m.apply(&e).unwrap();
+            }
+        };
+        let mut m = SagaMachine::new();
+        stuck(&mut m);
+        assert_eq!(m.stuck_step(), Some(1));
+        assert!(m.apply(&started(1, 2)).is_err(), "stuck until resumed");
+        m.apply(&SagaEvent::Resumed { by: "op".into() }).unwrap();
+        assert_eq!(m.status(), Some(SagaStatus::Running));
+        assert_eq!(m.stuck_step(), None);
+        m.apply(&started(1, 2)).unwrap();
+        assert!(
+            m.apply(&SagaEvent::Resumed { by: "op".into() }).is_err(),
+            "only a stuck saga is resumed"
+        );
+
+        let mut m = SagaMachine::new();
+        stuck(&mut m);
+        m.apply(&SagaEvent::Abandoned { reason: "r".into() })
+            .unwrap();
+        assert_eq!(m.status(), Some(SagaStatus::Abandoned));
+        assert!(m.status().unwrap().is_final());
+        assert!(
+            m.apply(&SagaEvent::Resumed { by: "op".into() }).is_err(),
+            "an abandoned saga stays abandoned"
+        );
+        for s in SagaStatus::ALL {
+            assert_eq!(SagaStatus::parse(s.as_str()), Some(s));
+        }
     }
 }

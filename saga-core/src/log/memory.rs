@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::{LogEntry, LogError, SagaEvent, SagaLog, SagaMachine, SagaSummary};
+use super::{LogEntry, LogError, SagaEvent, SagaLog, SagaMachine, SagaStatus, SagaSummary};
 use crate::context::SagaId;
 use crate::saga::BoxFuture;
 
@@ -29,7 +29,7 @@ type Sagas = HashMap<SagaId, Record, BuildHasherDefault<IdHasher>>;
 /// saga up, and SipHash was the largest single cost of an in-process step.
 /// Saga ids are chosen by the application, not by its clients.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -122,7 +122,10 @@ impl SagaLog for InMemoryLog {
         Box::pin(std::future::ready(result))
     }
 
-    fn list(&self) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>> {
+    fn list(
+        &self,
+        status: Option<SagaStatus>,
+    ) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>> {
         let mut out: Vec<SagaSummary> = self
             .lock()
             .iter()
@@ -133,6 +136,7 @@ impl SagaLog for InMemoryLog {
                     status: r.machine.status()?,
                 })
             })
+            .filter(|s| status.is_none_or(|want| s.status == want))
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Box::pin(std::future::ready(Ok(out)))
@@ -142,7 +146,6 @@ impl SagaLog for InMemoryLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::SagaStatus;
 
     #[tokio::test]
     async fn rejects_illegal_events_and_keeps_legal_ones() {
@@ -187,9 +190,9 @@ mod tests {
             log.history(&other).await,
             Err(LogError::UnknownSaga(_))
         ));
-        assert_eq!(log.list().await.unwrap().len(), 1);
+        assert_eq!(log.list(None).await.unwrap().len(), 1);
         assert_eq!(history[1].seq, 1);
-        let list = log.list().await.unwrap();
+        let list = log.list(None).await.unwrap();
         assert_eq!(list[0].status, SagaStatus::Completed);
     }
 }

@@ -1,16 +1,22 @@
 //! The saga log: every transition of every saga, appended *before* the effect
 //! it enables, and checked by a transition function ([`SagaMachine`]).
 //!
-//! [`InMemoryLog`] is for tests and examples. Durable stores implement the
-//! same [`SagaLog`] trait.
+//! [`SqliteLog`] is the durable default: SQLite in WAL mode, with group
+//! commit. [`InMemoryLog`] is for tests and examples. Both implement the
+//! same [`SagaLog`] trait and pass the same test suite.
 
+mod codec;
 mod event;
 mod machine;
 mod memory;
+mod sqlite;
 
+pub use codec::{DecodeError, decode_event, encode_event};
 pub use event::{LogEntry, SagaEvent};
-pub use machine::{IllegalTransition, SagaMachine, SagaStatus, StepState};
+pub use machine::{IllegalTransition, MAX_STEPS, SagaMachine, SagaStatus, StepState};
 pub use memory::InMemoryLog;
+pub(crate) use memory::IdHasher;
+pub use sqlite::{Durability, SCHEMA_VERSION, SqliteLog, SqliteLogBuilder};
 
 use crate::context::SagaId;
 use crate::saga::BoxFuture;
@@ -33,6 +39,40 @@ pub enum LogError {
     /// The store itself failed.
     #[error("saga log storage failed: {0}")]
     Storage(String),
+    /// A stored record cannot be read back: a damaged database, an event
+    /// kind this version does not know, or a body that does not decode.
+    #[error("saga log record of saga {} is corrupt{}: {reason}",
+        saga_id.as_ref().map_or("(unknown)", |id| id.as_str()),
+        seq.map(|s| format!(" at event {s}")).unwrap_or_default())]
+    Corrupt {
+        /// The saga the record belongs to, when known.
+        saga_id: Option<SagaId>,
+        /// The event's position in that saga's history, when known.
+        seq: Option<u64>,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The database was written by a newer version of this library.
+    #[error("saga log {path} has schema version {found}; this version reads up to {supported}")]
+    NewerSchema {
+        /// The database file.
+        path: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The database cannot be opened or set up.
+    #[error("cannot open saga log {path}: {reason}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The log was closed; its writer no longer accepts events.
+    #[error("the saga log is closed")]
+    Closed,
 }
 
 /// One line per saga: what [`SagaLog::list`] returns.
@@ -62,6 +102,10 @@ pub trait SagaLog: Send + Sync + 'static {
     /// The full history of saga `id`, oldest first.
     fn history<'a>(&'a self, id: &'a SagaId) -> BoxFuture<'a, Result<Vec<LogEntry>, LogError>>;
 
-    /// Every saga in the log, with its status.
-    fn list(&self) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>>;
+    /// Every saga in the log with status `status` (every saga for `None`),
+    /// ordered by id.
+    fn list(
+        &self,
+        status: Option<SagaStatus>,
+    ) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>>;
 }

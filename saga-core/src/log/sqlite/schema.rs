@@ -1,0 +1,192 @@
+//! Opening a SQLite saga log: WAL mode, the durability setting, and the
+//! versioned schema with its migrations.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+use super::Durability;
+use crate::log::LogError;
+
+/// Marks a database file as a saga log (`PRAGMA application_id`, "SAGA").
+const APPLICATION_ID: i64 = 0x5341_4741;
+
+/// The schema, one migration per version: `MIGRATIONS[i]` takes a database
+/// from version `i` to version `i + 1`. A released migration never changes;
+/// a new schema version appends one.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    "CREATE TABLE sagas (
+        id              TEXT PRIMARY KEY NOT NULL,
+        saga            TEXT NOT NULL,
+        definition_hash TEXT NOT NULL,
+        input           TEXT NOT NULL,
+        status          TEXT NOT NULL,
+        created_at_ms   INTEGER NOT NULL,
+        updated_at_ms   INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sagas_by_status ON sagas (status, id);
+    CREATE TABLE events (
+        saga_id TEXT NOT NULL,
+        seq     INTEGER NOT NULL,
+        at_ms   INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        step    INTEGER,
+        body    TEXT NOT NULL,
+        PRIMARY KEY (saga_id, seq)
+    ) WITHOUT ROWID;",
+];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn open_error(path: &str) -> impl Fn(rusqlite::Error) -> LogError + '_ {
+    move |e| LogError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+/// Opens the connection that writes: WAL, `durability`, and the schema
+/// migrated to [`SCHEMA_VERSION`].
+pub(super) fn open_writer(path: &str, durability: Durability) -> Result<Connection, LogError> {
+    let mut conn = open(path)?;
+    let err = open_error(path);
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+    )
+    .map_err(&err)?;
+    migrate(&mut conn, path, MIGRATIONS)?;
+    Ok(conn)
+}
+
+/// Opens a connection that reads, once the writer has set the schema up.
+pub(super) fn open_reader(path: &str) -> Result<Connection, LogError> {
+    let conn = open(path)?;
+    check_version(&conn, path, MIGRATIONS.len())?;
+    Ok(conn)
+}
+
+fn open(path: &str) -> Result<Connection, LogError> {
+    let err = open_error(path);
+    let conn = Connection::open(path).map_err(&err)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(&err)?;
+    // The first statement reads the file header: a file that is not a
+    // database fails here.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(&err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LogError::Open {
+            path: path.to_owned(),
+            reason: format!("the database cannot use WAL mode (journal mode is {mode:?})"),
+        });
+    }
+    Ok(conn)
+}
+
+/// Checks that `conn` holds a saga log no newer than `known` versions, and
+/// returns its version.
+fn check_version(conn: &Connection, path: &str, known: usize) -> Result<i64, LogError> {
+    let err = open_error(path);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(&err)?;
+    let app: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(&err)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(&err)?;
+    let not_ours = |why: &str| LogError::Open {
+        path: path.to_owned(),
+        reason: format!("not a saga log: {why}"),
+    };
+    if app != APPLICATION_ID && (app != 0 || version != 0 || tables != 0) {
+        return Err(not_ours(&format!(
+            "application id {app:#x}, schema version {version}, {tables} schema objects"
+        )));
+    }
+    if version > known as i64 {
+        return Err(LogError::NewerSchema {
+            path: path.to_owned(),
+            found: version,
+            supported: known as i64,
+        });
+    }
+    if version < 0 {
+        return Err(not_ours(&format!("schema version {version}")));
+    }
+    Ok(version)
+}
+
+/// Brings the schema up to `migrations.len()`, one version per transaction.
+pub(super) fn migrate(
+    conn: &mut Connection,
+    path: &str,
+    migrations: &[&str],
+) -> Result<(), LogError> {
+    let err = open_error(path);
+    let from = check_version(conn, path, migrations.len())?;
+    for (i, sql) in migrations.iter().enumerate().skip(from as usize) {
+        let tx = conn.transaction().map_err(&err)?;
+        tx.execute_batch(sql).map_err(&err)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(&err)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("saga-schema-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        dir.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn migrations_run_once_in_order_and_newer_schemas_are_refused() {
+        let path = temp("migrate");
+        let mut conn = open(&path).unwrap();
+        migrate(&mut conn, &path, MIGRATIONS).unwrap();
+        assert_eq!(check_version(&conn, &path, MIGRATIONS.len()).unwrap(), 1);
+        // A later version adds a migration: only it runs.
+        let v2 = [MIGRATIONS[0], "ALTER TABLE sagas ADD COLUMN note TEXT"];
+        migrate(&mut conn, &path, &v2).unwrap();
+        migrate(&mut conn, &path, &v2).unwrap();
+        assert_eq!(check_version(&conn, &path, v2.len()).unwrap(), 2);
+        conn.execute("UPDATE sagas SET note = 'x'", []).unwrap();
+        // This build knows only version 1.
+        assert!(matches!(
+            open_reader(&path),
+            Err(LogError::NewerSchema {
+                found: 2,
+                supported: 1,
+                ..
+            })
+        ));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_foreign_database_is_not_a_saga_log() {
+        let path = temp("foreign");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x)").unwrap();
+        drop(conn);
+        let err = open_writer(&path, Durability::Full).unwrap_err();
+        assert!(err.to_string().contains("not a saga log"), "{err}");
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -1,0 +1,179 @@
+//! The writer thread: group commit.
+//!
+//! Every append goes through one thread that owns the writing connection. It
+//! takes every request waiting in its queue (up to a batch limit), validates
+//! each against its saga's state, writes them in one transaction, commits
+//! (one fsync for the whole batch), and only then answers each caller. So
+//! concurrent sagas share commits, and no caller learns its event is stored
+//! before it is durable: an effect never starts before its log event is.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Receiver;
+use std::time::SystemTime;
+
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
+
+use super::read::{self, millis};
+use crate::context::SagaId;
+use crate::log::codec::encode_event;
+use crate::log::{LogError, SagaEvent, SagaMachine};
+
+/// One append, with the channel its result goes back on.
+pub(super) struct Request {
+    pub(super) id: SagaId,
+    pub(super) event: SagaEvent,
+    pub(super) reply: oneshot::Sender<Result<(), LogError>>,
+}
+
+/// What the writer knows about an unfinished saga.
+struct Cached {
+    machine: SagaMachine,
+    next_seq: u64,
+}
+
+pub(super) struct Writer {
+    pub(super) conn: Connection,
+    pub(super) max_batch: usize,
+    /// The state of every unfinished saga the writer has seen, so appends
+    /// are validated without reading. Finished sagas leave it.
+    cache: HashMap<SagaId, Cached>,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection, max_batch: usize) -> Self {
+        Writer {
+            conn,
+            max_batch: max_batch.max(1),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Serves requests until every sender is gone.
+    pub(super) fn run(mut self, requests: Receiver<Request>) {
+        let mut batch = Vec::with_capacity(self.max_batch);
+        while let Ok(first) = requests.recv() {
+            batch.push(first);
+            while batch.len() < self.max_batch {
+                match requests.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.commit(&mut batch);
+        }
+    }
+
+    /// Writes `batch` in one transaction and answers every request in it.
+    fn commit(&mut self, batch: &mut Vec<Request>) {
+        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+            for r in batch.drain(..) {
+                let _ = r.reply.send(Err(storage_ctx("begin", &e)));
+            }
+            return;
+        }
+        let now = millis(SystemTime::now());
+        let mut staged = Vec::with_capacity(batch.len());
+        for r in batch.drain(..) {
+            match self.stage(&r.id, &r.event, now) {
+                Ok(()) => staged.push(r),
+                Err(e) => {
+                    let _ = r.reply.send(Err(e));
+                }
+            }
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                for r in staged {
+                    if let Some(c) = self.cache.get(&r.id)
+                        && c.machine.status().is_some_and(|s| s.is_final())
+                    {
+                        self.cache.remove(&r.id);
+                    }
+                    let _ = r.reply.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for r in staged {
+                    // The cached state ran ahead of what is stored: forget it,
+                    // so the next append reads the stored state back.
+                    self.cache.remove(&r.id);
+                    let _ = r.reply.send(Err(storage_ctx("commit", &e)));
+                }
+            }
+        }
+    }
+
+    /// Validates one event and writes it into the open transaction.
+    fn stage(&mut self, id: &SagaId, event: &SagaEvent, now: i64) -> Result<(), LogError> {
+        if !self.cache.contains_key(id)
+            && let Some((machine, next_seq)) = read::machine(&self.conn, id)?
+        {
+            self.cache.insert(id.clone(), Cached { machine, next_seq });
+        }
+        let illegal = |source| LogError::Illegal {
+            saga_id: id.clone(),
+            source,
+        };
+        let (mut machine, seq) = match (self.cache.get(id), event) {
+            (Some(c), _) => (c.machine.clone(), c.next_seq),
+            (None, SagaEvent::Created { .. }) => (SagaMachine::new(), 0),
+            (None, _) => return Err(LogError::UnknownSaga(id.clone())),
+        };
+        let before = machine.status();
+        machine.apply(event).map_err(illegal)?;
+        let (kind, body) = encode_event(event);
+        let step = event.step().map(|s| s as i64);
+        let conn = &self.conn;
+        // A savepoint per event: if one of its statements fails, none of
+        // them stays in the batch's transaction.
+        let write = || -> rusqlite::Result<()> {
+            conn.execute_batch("SAVEPOINT event")?;
+            if let SagaEvent::Created {
+                saga,
+                definition_hash,
+                input,
+                ..
+            } = event
+            {
+                conn.prepare_cached(
+                    "INSERT INTO sagas (id, saga, definition_hash, input, status, created_at_ms, updated_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?5)",
+                )?
+                .execute(params![id.as_str(), saga, definition_hash, input.to_string(), now])?;
+            }
+            conn.prepare_cached(
+                "INSERT INTO events (saga_id, seq, at_ms, kind, step, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![id.as_str(), seq as i64, now, kind, step, body])?;
+            if let Some(after) = machine.status()
+                && before.is_some()
+                && before != Some(after)
+            {
+                conn.prepare_cached("UPDATE sagas SET status = ?2, updated_at_ms = ?3 WHERE id = ?1")?
+                    .execute(params![id.as_str(), after.as_str(), now])?;
+            }
+            conn.execute_batch("RELEASE event")
+        };
+        write().map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK TO event; RELEASE event");
+            // The statement failed: what is stored for this saga is unknown
+            // until read back.
+            self.cache.remove(id);
+            storage_ctx(&format!("saga {id}"), &e)
+        })?;
+        self.cache.insert(
+            id.clone(),
+            Cached {
+                machine,
+                next_seq: seq + 1,
+            },
+        );
+        Ok(())
+    }
+}
+
+fn storage_ctx(what: &str, e: &rusqlite::Error) -> LogError {
+    LogError::Storage(format!("{what}: {e}"))
+}
