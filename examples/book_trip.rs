@@ -2,34 +2,51 @@
 //! send a confirmation. Any failure before the charge undoes what was booked.
 //! The saga itself lives in `examples/trip` (crate `trip-saga`).
 //!
+//! Sagas run in-process on the durable SQLite saga log (`--db`, default
+//! `target/book_trip.db`), so a run that dies half-way is finished by
+//! `recover`.
+//!
 //! ```text
 //! cargo run --example book_trip                             # in-process, the happy path
 //! cargo run --example book_trip -- --fail-at hotel          # compensations run in reverse
 //! cargo run --example book_trip -- --fail-at confirmation   # retried after the pivot
 //! cargo run --example book_trip -- --lambda --fail-at car   # every step on a local Lambda endpoint
+//! cargo run --example book_trip -- --crash-after car        # the process dies once rent_car has started
+//! cargo run --example book_trip -- recover                  # finishes every saga the log holds unfinished
 //! cargo run --example book_trip -- asl                      # the Step Functions state machine
 //! ```
 
 use saga_core::asl::{self, AslOptions};
 use saga_core::invoke::LambdaInvoker;
 use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
-use saga_core::log::SagaEvent;
+use std::path::PathBuf;
+
+use saga_core::BoxFuture;
+use saga_core::log::{LogEntry, LogError, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use saga_core::prelude::*;
 use trip_saga::functions;
 use trip_saga::*;
 
 struct Args {
     fail_at: Option<String>,
+    crash_after: Option<String>,
     lambda: bool,
     asl: bool,
+    recover: bool,
+    memory: bool,
+    db: PathBuf,
 }
 
 fn parse_args() -> anyhow::Result<Option<Args>> {
     let mut args = std::env::args().skip(1);
     let mut parsed = Args {
         fail_at: None,
+        crash_after: None,
         lambda: false,
         asl: false,
+        recover: false,
+        memory: false,
+        db: PathBuf::from("target/book_trip.db"),
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -40,12 +57,25 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 }
                 parsed.fail_at = Some(step);
             }
+            "--crash-after" => {
+                let step = args.next().unwrap_or_default();
+                if !FAILURE_POINTS.contains(&step.as_str()) {
+                    anyhow::bail!("--crash-after takes one of {}", FAILURE_POINTS.join(", "));
+                }
+                parsed.crash_after = Some(step);
+            }
+            "--db" => match args.next() {
+                Some(path) => parsed.db = PathBuf::from(path),
+                None => anyhow::bail!("--db takes a file path"),
+            },
+            "--memory" => parsed.memory = true,
             "--lambda" => parsed.lambda = true,
             "asl" => parsed.asl = true,
+            "recover" => parsed.recover = true,
             "-h" | "--help" => {
+                let points = FAILURE_POINTS.join("|");
                 println!(
-                    "usage: book_trip [--lambda] [--fail-at {}]\n       book_trip asl\n\n  --lambda   run every step and compensation as a Lambda function on a local\n             Invoke endpoint, called through the real aws-sdk-lambda client\n  asl        print the saga as an AWS Step Functions state machine (ASL JSON)",
-                    FAILURE_POINTS.join("|")
+                    "usage: book_trip [--db FILE | --memory] [--lambda] [--fail-at {points}] [--crash-after {points}]\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --crash-after  kill the process once the log records that this step started\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
                 );
                 return Ok(None);
             }
@@ -55,13 +85,95 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
     Ok(Some(parsed))
 }
 
+/// A saga log that ends the process, as a crash would, right after it has
+/// durably recorded that step `crash_after` started.
+struct CrashAfter {
+    inner: SqliteLog,
+    step: usize,
+}
+
+impl SagaLog for CrashAfter {
+    fn append<'a>(
+        &'a self,
+        id: &'a SagaId,
+        event: SagaEvent,
+    ) -> BoxFuture<'a, Result<(), LogError>> {
+        Box::pin(async move {
+            let crash = matches!(event, SagaEvent::StepStarted { step, .. } if step == self.step);
+            self.inner.append(id, event).await?;
+            if crash {
+                println!("crash: the process dies now, with saga {id} in flight");
+                std::process::exit(137);
+            }
+            Ok(())
+        })
+    }
+    fn history<'a>(&'a self, id: &'a SagaId) -> BoxFuture<'a, Result<Vec<LogEntry>, LogError>> {
+        self.inner.history(id)
+    }
+    fn list(
+        &self,
+        status: Option<SagaStatus>,
+    ) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>> {
+        self.inner.list(status)
+    }
+}
+
+/// The runtime's builder on the chosen saga log.
+fn builder(args: &Args) -> anyhow::Result<saga_core::RuntimeBuilder> {
+    let builder = Runtime::builder().register::<BookTrip>();
+    if args.memory {
+        return Ok(builder.log(InMemoryLog::new()));
+    }
+    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let log = SqliteLog::open(&args.db)?;
+    println!("saga log: {}", args.db.display());
+    Ok(match &args.crash_after {
+        Some(point) => {
+            let step = BookTrip::definition()
+                .step_index(step_of(point))
+                .ok_or_else(|| anyhow::anyhow!("no step for {point}"))?;
+            builder.log(CrashAfter { inner: log, step })
+        }
+        None => builder.log(log),
+    })
+}
+
+/// The step a failure point names.
+fn step_of(point: &str) -> &'static str {
+    match point {
+        "flight" => "reserve_flight",
+        "hotel" => "reserve_hotel",
+        "car" => "rent_car",
+        "charge" => "charge_card",
+        _ => "send_confirmation",
+    }
+}
+
+/// Finishes every unfinished saga in the log and prints what became of each.
+async fn recover(args: &Args) -> anyhow::Result<()> {
+    let runtime = builder(args)?.build();
+    let report = runtime.recover().await?;
+    println!("recovered {} unfinished saga(s)", report.sagas.len());
+    for saga in &report.sagas {
+        match &saga.result {
+            Ok(status) => println!("saga {} ({}): {status}", saga.id, saga.saga),
+            Err(e) => println!("saga {} ({}): not resumed: {e}", saga.id, saga.saga),
+        }
+        print_log(&runtime, &saga.id).await?;
+    }
+    Ok(())
+}
+
 /// Hosts each step and compensation as a Lambda function on 127.0.0.1 and
 /// binds the saga to them.
-async fn lambda_runtime() -> anyhow::Result<(Runtime, LocalLambdaHandle)> {
+async fn lambda_runtime(args: &Args) -> anyhow::Result<(Runtime, LocalLambdaHandle)> {
     let local = functions::host(LocalLambda::new()).start().await?;
     println!("local Lambda Invoke endpoint on {}", local.url());
     let lambda = LambdaInvoker::local(local.url());
-    let runtime = functions::bind(Runtime::builder(), &lambda).build();
+    let runtime = functions::bind(builder(args)?, &lambda).build();
     runtime.preflight::<BookTrip>().await?;
     println!("DryRun preflight: every function may be invoked");
     Ok((runtime, local))
@@ -85,11 +197,14 @@ async fn main() -> anyhow::Result<()> {
     if args.asl {
         return print_state_machine();
     }
+    if args.recover {
+        return recover(&args).await;
+    }
     let (runtime, _local) = if args.lambda {
-        let (rt, local) = lambda_runtime().await?;
+        let (rt, local) = lambda_runtime(&args).await?;
         (rt, Some(local))
     } else {
-        (Runtime::in_memory(), None)
+        (builder(&args)?.build(), None)
     };
     let trip = Trip {
         traveller: "Ada".into(),
@@ -101,7 +216,10 @@ async fn main() -> anyhow::Result<()> {
         "saga BookTrip, definition {}",
         BookTrip::definition().hash()
     );
-    let id = SagaId::new("trip-1")?;
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis();
+    let id = SagaId::new(format!("trip-{millis}"))?;
     let outcome = BookTrip::run_with_id(&runtime, id.clone(), trip).await?;
     match &outcome {
         SagaOutcome::Completed(it) => println!(

@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo bench --bench ten_steps --bench lambda_step "$@"
+# The durable log: a bench binary that prints its own table of ratios.
+cargo bench --bench durable
 
 python3 - <<'PY'
 import json, pathlib

@@ -47,6 +47,23 @@ grep -q "send_confirmation started, attempt 3" <<<"$remote_retried"
 diff <(cargo run --quiet --example book_trip -- asl) tests/golden/asl/book_trip.json
 echo "book_trip asl prints tests/golden/asl/book_trip.json"
 
+# A crash half-way (the process exits once rent_car's start is durable) and a
+# recovery from the SQLite saga log, which finishes the saga.
+db=target/book_trip-crash-test.db
+rm -f "$db" "$db-wal" "$db-shm"
+set +e
+crashed=$(cargo run --quiet --example book_trip -- --db "$db" --crash-after car)
+status=$?
+set -e
+echo "$crashed"
+[ "$status" -eq 137 ] || { echo "book_trip --crash-after exited with $status, not 137" >&2; exit 1; }
+recovered=$(cargo run --quiet --example book_trip -- --db "$db" recover)
+echo "$recovered"
+grep -q "recovered 1 unfinished saga(s)" <<<"$recovered"
+grep -q "(BookTrip): completed" <<<"$recovered"
+grep -q "rent_car failed on attempt 1 (Saga.Interrupted" <<<"$recovered"
+grep -q "rent_car started, attempt 2" <<<"$recovered"
+
 if cargo run --quiet --example book_trip -- --fail-at nowhere 2>/dev/null; then
   echo "book_trip accepted an unknown step" >&2
   exit 1

@@ -53,14 +53,20 @@ async fn suite(log: Arc<dyn SagaLog>) {
         log.append(&a, started(0, 1)).await,
         Err(LogError::UnknownSaga(_))
     ));
-    assert!(matches!(log.history(&a).await, Err(LogError::UnknownSaga(_))));
+    assert!(matches!(
+        log.history(&a).await,
+        Err(LogError::UnknownSaga(_))
+    ));
 
     // A refused `created` leaves no trace.
     assert!(matches!(
         log.append(&a, created(vec![P, C])).await,
         Err(LogError::Illegal { .. })
     ));
-    assert!(matches!(log.history(&a).await, Err(LogError::UnknownSaga(_))));
+    assert!(matches!(
+        log.history(&a).await,
+        Err(LogError::UnknownSaga(_))
+    ));
     assert!(log.list(None).await.expect("list").is_empty());
 
     // A run with a retry; outputs come back exactly as written.
@@ -134,7 +140,10 @@ async fn suite(log: Arc<dyn SagaLog>) {
         .await
         .expect("resume");
     assert_eq!(
-        log.list(Some(SagaStatus::Running)).await.expect("list").len(),
+        log.list(Some(SagaStatus::Running))
+            .await
+            .expect("list")
+            .len(),
         2
     );
     log.append(&b, started(0, 2)).await.expect("attempt 2");
@@ -334,7 +343,11 @@ async fn damaged_records_are_typed_errors_that_name_the_saga() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
     // An unknown status in the saga table: listing names the saga.
-    let (log, _) = damaged("status", "UPDATE sagas SET status = 'dancing' WHERE id = 'bad'").await;
+    let (log, _) = damaged(
+        "status",
+        "UPDATE sagas SET status = 'dancing' WHERE id = 'bad'",
+    )
+    .await;
     assert_corrupt_names_bad(log.list(None).await.unwrap_err());
 }
 

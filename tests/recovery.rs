@@ -94,7 +94,11 @@ async fn refund(_order: &Order, _r: &u32, _c: u32) -> Result<(), StepError> {
     perform("undo:charge", "undo:charge".into()).await
 }
 
-#[saga_step(pivot, timeout_seconds = 3600, retry(max_attempts = 1, interval_seconds = 1))]
+#[saga_step(
+    pivot,
+    timeout_seconds = 3600,
+    retry(max_attempts = 1, interval_seconds = 1)
+)]
 async fn ship(_order: &Order, c: &u32) -> Result<u32, StepError> {
     perform("ship", "ship".into()).await?;
     Ok(c + 1)
@@ -168,9 +172,20 @@ async fn a_step_interrupted_mid_flight_is_re_invoked_with_the_same_key_and_compl
     let log = Arc::new(SqliteLog::open(temp_db("interrupted-step")).expect("open"));
     let id = fresh_id("step");
     script(&id, "charge", &[Act::Hang]);
-    run_until_stopped(&log, &id, SagaEvent::StepStarted { step: 1, attempt: 1 }).await;
+    run_until_stopped(
+        &log,
+        &id,
+        SagaEvent::StepStarted {
+            step: 1,
+            attempt: 1,
+        },
+    )
+    .await;
     assert_eq!(
-        log.list(Some(SagaStatus::Running)).await.expect("list").len(),
+        log.list(Some(SagaStatus::Running))
+            .await
+            .expect("list")
+            .len(),
         1
     );
 
@@ -215,7 +230,10 @@ async fn an_interrupted_compensation_runs_again_and_the_saga_is_compensated() {
     run_until_stopped(
         &log,
         &id,
-        SagaEvent::CompensationStarted { step: 1, attempt: 1 },
+        SagaEvent::CompensationStarted {
+            step: 1,
+            attempt: 1,
+        },
     )
     .await;
     let report = runtime(&log).recover().await.expect("recover");
@@ -236,7 +254,15 @@ async fn an_interrupted_step_that_then_fails_terminally_is_not_compensated_itsel
     let log = Arc::new(SqliteLog::open(temp_db("interrupted-terminal")).expect("open"));
     let id = fresh_id("term");
     script(&id, "charge", &[Act::Hang, Act::Terminal]);
-    run_until_stopped(&log, &id, SagaEvent::StepStarted { step: 1, attempt: 1 }).await;
+    run_until_stopped(
+        &log,
+        &id,
+        SagaEvent::StepStarted {
+            step: 1,
+            attempt: 1,
+        },
+    )
+    .await;
     let report = runtime(&log).recover().await.expect("recover");
     assert_eq!(report.count(SagaStatus::Compensated), 1, "{report:?}");
     assert_eq!(effects(&id), ["reserve#1", "undo:reserve#1"]);
@@ -254,21 +280,30 @@ async fn changed_unregistered_and_unreadable_sagas_are_refused_one_by_one() {
         input,
     };
     let changed = fresh_id("changed");
-    log.append(&changed, created("Checkout", "fnv1a64:00000000deadbeef", json!({"n": 1})))
-        .await
-        .expect("append");
+    log.append(
+        &changed,
+        created("Checkout", "fnv1a64:00000000deadbeef", json!({"n": 1})),
+    )
+    .await
+    .expect("append");
     let unknown = fresh_id("unknown");
     log.append(&unknown, created("Refund", "fnv1a64:1", json!({"n": 1})))
         .await
         .expect("append");
     let bad_input = fresh_id("input");
-    log.append(&bad_input, created("Checkout", def.hash(), json!({"n": "one"})))
-        .await
-        .expect("append");
+    log.append(
+        &bad_input,
+        created("Checkout", def.hash(), json!({"n": "one"})),
+    )
+    .await
+    .expect("append");
     let bad_output = fresh_id("output");
     for e in [
         created("Checkout", def.hash(), json!({"n": 1})),
-        SagaEvent::StepStarted { step: 0, attempt: 1 },
+        SagaEvent::StepStarted {
+            step: 0,
+            attempt: 1,
+        },
         SagaEvent::StepSucceeded {
             step: 0,
             output: json!({"not": "a u32"}),
@@ -292,7 +327,11 @@ async fn changed_unregistered_and_unreadable_sagas_are_refused_one_by_one() {
     };
     assert_eq!(result(&fine).ok(), Some(&SagaStatus::Completed));
     match result(&changed) {
-        Err(e @ SagaError::DefinitionChanged { logged, current, .. }) => {
+        Err(
+            e @ SagaError::DefinitionChanged {
+                logged, current, ..
+            },
+        ) => {
             assert_eq!(logged, "fnv1a64:00000000deadbeef");
             assert_eq!(current, def.hash());
             let text = e.to_string();
@@ -327,7 +366,10 @@ async fn changed_unregistered_and_unreadable_sagas_are_refused_one_by_one() {
         "nothing appended to a refused saga"
     );
     assert_eq!(
-        log.list(Some(SagaStatus::Running)).await.expect("list").len(),
+        log.list(Some(SagaStatus::Running))
+            .await
+            .expect("list")
+            .len(),
         4
     );
 }
@@ -338,17 +380,31 @@ async fn operators_list_resume_and_abandon_stuck_sagas() {
     let rt = runtime(&log);
     // Ambiguous twice (the try, then the resolve budget of 1): stuck at charge.
     let resumed = fresh_id("resumed");
-    script(&resumed, "charge", &[Act::Ambiguous, Act::Ambiguous, Act::Ambiguous]);
+    script(
+        &resumed,
+        "charge",
+        &[Act::Ambiguous, Act::Ambiguous, Act::Ambiguous],
+    );
     let out = Checkout::run_with_id(&rt, resumed.clone(), Order { n: 1 })
         .await
         .expect("runs");
-    assert!(matches!(out, SagaOutcome::Stuck { step: "charge", .. }), "{out:?}");
+    assert!(
+        matches!(out, SagaOutcome::Stuck { step: "charge", .. }),
+        "{out:?}"
+    );
     let abandoned = fresh_id("abandoned");
-    script(&abandoned, "ship", &[Act::Ambiguous, Act::Ambiguous, Act::Ambiguous]);
+    script(
+        &abandoned,
+        "ship",
+        &[Act::Ambiguous, Act::Ambiguous, Act::Ambiguous],
+    );
     let out = Checkout::run_with_id(&rt, abandoned.clone(), Order { n: 2 })
         .await
         .expect("runs");
-    assert!(matches!(out, SagaOutcome::Stuck { step: "ship", .. }), "{out:?}");
+    assert!(
+        matches!(out, SagaOutcome::Stuck { step: "ship", .. }),
+        "{out:?}"
+    );
     let done = fresh_id("done");
     let out = Checkout::run_with_id(&rt, done.clone(), Order { n: 3 })
         .await
@@ -390,7 +446,10 @@ async fn operators_list_resume_and_abandon_stuck_sagas() {
     assert!(matches!(&h.last().expect("events").event,
         SagaEvent::Abandoned { reason } if reason == "shipped by hand, ticket 42"));
     assert_eq!(
-        rt.sagas(Some(SagaStatus::Abandoned)).await.expect("list").len(),
+        rt.sagas(Some(SagaStatus::Abandoned))
+            .await
+            .expect("list")
+            .len(),
         1
     );
 

@@ -100,8 +100,11 @@ pub(super) async fn resume<S: Saga>(
             current: def.hash().to_owned(),
         });
     }
-    let input: S::Input = serde_json::from_value(input.clone())
-        .map_err(|e| record(format!("the logged input does not fit the saga's input type: {e}")))?;
+    let input: S::Input = serde_json::from_value(input.clone()).map_err(|e| {
+        record(format!(
+            "the logged input does not fit the saga's input type: {e}"
+        ))
+    })?;
     let mut machine = SagaMachine::replay(history.iter().map(|e| &e.event)).map_err(|source| {
         SagaError::Log(LogError::Illegal {
             saga_id: id.clone(),
@@ -275,7 +278,9 @@ impl<S: Saga> Run<'_, S> {
             if self.def.steps[j].kind != StepKind::Compensatable {
                 continue;
             }
-            let cur = cursor.take().unwrap_or_else(|| self.cursor(j, Op::Compensate));
+            let cur = cursor
+                .take()
+                .unwrap_or_else(|| self.cursor(j, Op::Compensate));
             match self.invoke(j, Op::Compensate, cur).await? {
                 Attempted::Done(_) => {
                     self.log(SagaEvent::CompensationSucceeded { step: j })
@@ -407,7 +412,10 @@ impl<S: Saga> Run<'_, S> {
                 match steps[k] {
                     StepState::Pending => self.forward(k, None).await,
                     StepState::Running { attempt } => {
-                        match self.fail(k, Op::Forward, &mut cur, interrupted(attempt)).await? {
+                        match self
+                            .fail(k, Op::Forward, &mut cur, interrupted(attempt))
+                            .await?
+                        {
                             Some(Attempted::Failed { error, exit }) => {
                                 self.after_failure(k, error, exit).await
                             }
@@ -422,9 +430,10 @@ impl<S: Saga> Run<'_, S> {
                         let (error, exit) = cur.ended(last, &self)?;
                         self.after_failure(k, error, exit).await
                     }
-                    other => Err(self.corrupt(format!(
-                        "step {k} is {other:?} while the saga runs forward"
-                    ))),
+                    other => {
+                        Err(self
+                            .corrupt(format!("step {k} is {other:?} while the saga runs forward")))
+                    }
                 }
             }
             Some(SagaStatus::Compensating) => {
@@ -467,9 +476,10 @@ impl<S: Saga> Run<'_, S> {
                         let reason = "the compensation failed past its retry budget";
                         self.stuck(j, Direction::Compensation, reason, e).await
                     }
-                    other => Err(self.corrupt(format!(
-                        "step {j} is {other:?} while the saga compensates"
-                    ))),
+                    other => {
+                        Err(self
+                            .corrupt(format!("step {j} is {other:?} while the saga compensates")))
+                    }
                 }
             }
             status => Err(SagaError::WrongStatus {

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
-pub use ops::{RecoveryReport, Recovered};
+pub use ops::{Recovered, RecoveryReport};
 pub use outcome::{SagaError, SagaOutcome};
 pub use registry::Registry;
 

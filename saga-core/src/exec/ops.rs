@@ -110,13 +110,12 @@ impl Runtime {
     /// as `abandoned`, with its whole history; nothing more runs for it.
     pub async fn abandon(&self, id: &SagaId, reason: impl Into<String>) -> Result<(), SagaError> {
         let history = self.log().history(id).await?;
-        let machine =
-            SagaMachine::replay(history.iter().map(|e| &e.event)).map_err(|source| {
-                LogError::Illegal {
-                    saga_id: id.clone(),
-                    source,
-                }
-            })?;
+        let machine = SagaMachine::replay(history.iter().map(|e| &e.event)).map_err(|source| {
+            LogError::Illegal {
+                saga_id: id.clone(),
+                source,
+            }
+        })?;
         let status = machine.status().unwrap_or(SagaStatus::Running);
         if status != SagaStatus::Stuck {
             return Err(SagaError::WrongStatus {

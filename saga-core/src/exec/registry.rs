@@ -8,8 +8,12 @@ use crate::definition::SagaDefinition;
 use crate::log::{LogEntry, SagaStatus};
 use crate::saga::{BoxFuture, Saga};
 
-type ResumeFn =
-    fn(Runtime, SagaId, Vec<LogEntry>, Option<String>) -> BoxFuture<'static, Result<SagaStatus, SagaError>>;
+type ResumeFn = fn(
+    Runtime,
+    SagaId,
+    Vec<LogEntry>,
+    Option<String>,
+) -> BoxFuture<'static, Result<SagaStatus, SagaError>>;
 
 #[derive(Clone, Copy)]
 pub(super) struct Entry {
@@ -34,7 +38,11 @@ pub struct Registry {
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.entries.iter().map(|e| (e.definition.name, e.definition.hash())))
+            .entries(
+                self.entries
+                    .iter()
+                    .map(|e| (e.definition.name, e.definition.hash())),
+            )
             .finish()
     }
 }

@@ -41,8 +41,12 @@ pub enum DecodeError {
 pub fn encode_event(event: &SagaEvent) -> (&'static str, String) {
     // A `SagaEvent` is plain data (strings, numbers, JSON values): serialising
     // it cannot fail, but an error still becomes a string, not a panic.
-    let body = serde_json::to_string(event)
-        .unwrap_or_else(|e| format!("{{\"type\":\"unencodable\",\"reason\":{:?}}}", e.to_string()));
+    let body = serde_json::to_string(event).unwrap_or_else(|e| {
+        format!(
+            "{{\"type\":\"unencodable\",\"reason\":{:?}}}",
+            e.to_string()
+        )
+    });
     (event.kind(), body)
 }
 

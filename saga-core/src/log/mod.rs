@@ -14,9 +14,9 @@ mod sqlite;
 pub use codec::{DecodeError, decode_event, encode_event};
 pub use event::{LogEntry, SagaEvent};
 pub use machine::{IllegalTransition, MAX_STEPS, SagaMachine, SagaStatus, StepState};
-pub use memory::InMemoryLog;
 pub(crate) use memory::IdHasher;
-pub use sqlite::{Durability, SCHEMA_VERSION, SqliteLog, SqliteLogBuilder};
+pub use memory::InMemoryLog;
+pub use sqlite::{CommitStats, Durability, SCHEMA_VERSION, SqliteLog, SqliteLogBuilder};
 
 use crate::context::SagaId;
 use crate::saga::BoxFuture;
@@ -104,8 +104,6 @@ pub trait SagaLog: Send + Sync + 'static {
 
     /// Every saga in the log with status `status` (every saga for `None`),
     /// ordered by id.
-    fn list(
-        &self,
-        status: Option<SagaStatus>,
-    ) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>>;
+    fn list(&self, status: Option<SagaStatus>)
+    -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>>;
 }

@@ -40,7 +40,7 @@ pub use schema::SCHEMA_VERSION;
 use super::{LogEntry, LogError, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use crate::context::SagaId;
 use crate::saga::BoxFuture;
-use writer::{Request, Writer};
+use writer::{Counts, Request, Writer};
 
 /// How far a commit goes before an append resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,7 +88,8 @@ impl SqliteLogBuilder {
         let conn = schema::open_writer(&path, self.durability)?;
         let reader = schema::open_reader(&path)?;
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(conn, self.max_batch);
+        let counts = Arc::new(Counts::default());
+        let writer = Writer::new(conn, self.max_batch, Arc::clone(&counts));
         let thread = std::thread::Builder::new()
             .name("saga-log-writer".into())
             .spawn(move || writer.run(rx))
@@ -101,6 +102,7 @@ impl SqliteLogBuilder {
             requests: Mutex::new(Some(tx)),
             reader: Arc::new(Mutex::new(reader)),
             writer: Mutex::new(Some(thread)),
+            counts,
         })
     }
 }
@@ -113,11 +115,23 @@ pub struct SqliteLog {
     requests: Mutex<Option<Sender<Request>>>,
     reader: Arc<Mutex<Connection>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    counts: Arc<Counts>,
+}
+
+/// What the log's writer has committed since the log was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    /// Transactions committed (each one fsync with [`Durability::Full`]).
+    pub commits: u64,
+    /// Events stored by them.
+    pub events: u64,
 }
 
 impl std::fmt::Debug for SqliteLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteLog").field("path", &self.path).finish()
+        f.debug_struct("SqliteLog")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -133,6 +147,21 @@ impl SqliteLog {
             path: path.as_ref().to_path_buf(),
             durability: Durability::Full,
             max_batch: DEFAULT_MAX_BATCH,
+        }
+    }
+
+    /// How many transactions and events the writer committed so far: with
+    /// group commit, `events / commits` is the mean batch.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self
+                .counts
+                .commits
+                .load(std::sync::atomic::Ordering::Relaxed),
+            events: self
+                .counts
+                .events
+                .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -53,7 +53,9 @@ pub(super) fn history(conn: &Connection, id: &SagaId) -> Result<Vec<LogEntry>, L
         };
         let seq: i64 = row.get(0).map_err(|e| corrupt(e.to_string()))?;
         if u64::try_from(seq).ok() != Some(expected) {
-            return Err(corrupt(format!("found event {seq} where {expected} belongs")));
+            return Err(corrupt(format!(
+                "found event {seq} where {expected} belongs"
+            )));
         }
         let at: i64 = row.get(1).map_err(|e| corrupt(e.to_string()))?;
         let kind: String = row.get(2).map_err(|e| corrupt(e.to_string()))?;

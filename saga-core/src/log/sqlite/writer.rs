@@ -8,6 +8,8 @@
 //! before it is durable: an effect never starts before its log event is.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::SystemTime;
 
@@ -32,19 +34,28 @@ struct Cached {
     next_seq: u64,
 }
 
+/// Counts of the writer's work, shared with the log's owner.
+#[derive(Default)]
+pub(super) struct Counts {
+    pub(super) commits: AtomicU64,
+    pub(super) events: AtomicU64,
+}
+
 pub(super) struct Writer {
-    pub(super) conn: Connection,
-    pub(super) max_batch: usize,
+    conn: Connection,
+    max_batch: usize,
+    counts: Arc<Counts>,
     /// The state of every unfinished saga the writer has seen, so appends
     /// are validated without reading. Finished sagas leave it.
     cache: HashMap<SagaId, Cached>,
 }
 
 impl Writer {
-    pub(super) fn new(conn: Connection, max_batch: usize) -> Self {
+    pub(super) fn new(conn: Connection, max_batch: usize, counts: Arc<Counts>) -> Self {
         Writer {
             conn,
             max_batch: max_batch.max(1),
+            counts,
             cache: HashMap::new(),
         }
     }
@@ -84,6 +95,10 @@ impl Writer {
         }
         match self.conn.execute_batch("COMMIT") {
             Ok(()) => {
+                self.counts.commits.fetch_add(1, Ordering::Relaxed);
+                self.counts
+                    .events
+                    .fetch_add(staged.len() as u64, Ordering::Relaxed);
                 for r in staged {
                     if let Some(c) = self.cache.get(&r.id)
                         && c.machine.status().is_some_and(|s| s.is_final())
@@ -129,7 +144,7 @@ impl Writer {
         // A savepoint per event: if one of its statements fails, none of
         // them stays in the batch's transaction.
         let write = || -> rusqlite::Result<()> {
-            conn.execute_batch("SAVEPOINT event")?;
+            conn.prepare_cached("SAVEPOINT event")?.execute([])?;
             if let SagaEvent::Created {
                 saga,
                 definition_hash,
@@ -151,10 +166,13 @@ impl Writer {
                 && before.is_some()
                 && before != Some(after)
             {
-                conn.prepare_cached("UPDATE sagas SET status = ?2, updated_at_ms = ?3 WHERE id = ?1")?
-                    .execute(params![id.as_str(), after.as_str(), now])?;
+                conn.prepare_cached(
+                    "UPDATE sagas SET status = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id.as_str(), after.as_str(), now])?;
             }
-            conn.execute_batch("RELEASE event")
+            conn.prepare_cached("RELEASE event")?.execute([])?;
+            Ok(())
         };
         write().map_err(|e| {
             let _ = conn.execute_batch("ROLLBACK TO event; RELEASE event");
