@@ -105,10 +105,11 @@ fn sagas_per_second(rt: &tokio::runtime::Runtime, log: Arc<dyn SagaLog>, secs: f
     done as f64 / started.elapsed().as_secs_f64()
 }
 
-/// The rows one saga writes, as the log writes them: (kind, step, body) per event.
-fn rows_of_one_saga(
-    rt: &tokio::runtime::Runtime,
-) -> (String, String, Vec<(String, Option<i64>, String)>) {
+/// One saga's rows: its definition hash, its input, and (kind, step, body) per event.
+type SagaRows = (String, String, Vec<(String, Option<i64>, String)>);
+
+/// The rows one saga writes, as the log writes them.
+fn rows_of_one_saga(rt: &tokio::runtime::Runtime) -> SagaRows {
     let log = Arc::new(InMemoryLog::new());
     let runtime = Runtime::builder().shared_log(log.clone()).build();
     let id = SagaId::new("template").expect("id");
@@ -130,11 +131,7 @@ fn rows_of_one_saga(
 }
 
 /// The raw-SQLite floor: the same rows, one transaction per saga; sagas per second.
-fn raw_floor(
-    path: &Path,
-    rows: &(String, String, Vec<(String, Option<i64>, String)>),
-    secs: f64,
-) -> f64 {
+fn raw_floor(path: &Path, rows: &SagaRows, secs: f64) -> f64 {
     // The log creates the schema; the floor then writes into it directly.
     drop(SqliteLog::open(path).expect("schema"));
     let mut conn = rusqlite::Connection::open(path).expect("open");
