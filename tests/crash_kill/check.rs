@@ -35,6 +35,8 @@ pub struct Totals {
     pub ambiguous_resolved: usize,
     /// One line per stuck saga: id, step, reason.
     pub stuck_sagas: Vec<String>,
+    /// Stuck sagas by where they stopped: in a step or a compensation.
+    pub stuck_in: BTreeMap<&'static str, usize>,
 }
 
 struct Saga<'a> {
@@ -71,6 +73,29 @@ impl Saga<'_> {
             })
             .count();
         i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    /// The failures of step `k` (or its compensation) the log records:
+    /// interruptions, and the others.
+    fn failures(&self, k: usize, direction: Direction) -> (usize, usize) {
+        let mut counts = (0, 0);
+        for e in self.history {
+            let error = match (&e.event, direction) {
+                (SagaEvent::StepFailed { step, error, .. }, Direction::Forward)
+                | (SagaEvent::CompensationFailed { step, error, .. }, Direction::Compensation)
+                    if *step == k =>
+                {
+                    error
+                }
+                _ => continue,
+            };
+            if error.name() == names::INTERRUPTED {
+                counts.0 += 1;
+            } else {
+                counts.1 += 1;
+            }
+        }
+        counts
     }
 
     fn applied(&self, k: usize) -> bool {
@@ -310,16 +335,46 @@ pub fn verify(dir: &Path, seed: u64) -> Result<Totals, String> {
             }
             SagaStatus::Stuck => {
                 totals.stuck += 1;
-                let reason = history.iter().rev().find_map(|e| match &e.event {
-                    SagaEvent::Stuck { step, reason } => {
-                        Some(format!("{}: {reason}", STEPS[*step]))
-                    }
+                let Some((k, reason)) = history.iter().rev().find_map(|e| match &e.event {
+                    SagaEvent::Stuck { step, reason } => Some((*step, reason.clone())),
                     _ => None,
-                });
-                totals.stuck_sagas.push(format!(
-                    "{id} stuck at {}",
-                    reason.unwrap_or_else(|| "?".into())
-                ));
+                }) else {
+                    fail(id_str, "stuck without a `stuck` event".into());
+                    continue;
+                };
+                let step = STEPS.get(k).copied().unwrap_or("?");
+                let direction = if saga.unwound_at().is_some() {
+                    Direction::Compensation
+                } else {
+                    Direction::Forward
+                };
+                // The plan fails a step or compensation at most once, well
+                // within its retry budget: only interruptions (kills) can
+                // spend the rest of it.
+                let (interrupted, others) = saga.failures(k, direction);
+                let planned = match direction {
+                    _ if k >= STEPS.len() => 0,
+                    Direction::Forward => {
+                        usize::from(plan::forward(seed, id_str, k) != plan::Forward::Ok)
+                    }
+                    Direction::Compensation => {
+                        usize::from(plan::undo(seed, id_str, k) != plan::Undo::Ok)
+                    }
+                };
+                if interrupted == 0 || others > planned {
+                    fail(
+                        id_str,
+                        format!(
+                            "stuck at {step} ({direction:?}) after {interrupted} interruptions and {others} other failures ({planned} planned): {reason}"
+                        ),
+                    );
+                }
+                totals.stuck_sagas.push(format!("{id} at {step}: {reason}"));
+                let what = match direction {
+                    Direction::Forward => "a step",
+                    Direction::Compensation => "a compensation",
+                };
+                *totals.stuck_in.entry(what).or_default() += 1;
                 for (k, step) in STEPS.iter().enumerate() {
                     if saga.undone(k) && !saga.applied(k) {
                         fail(

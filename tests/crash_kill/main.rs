@@ -253,8 +253,19 @@ fn harness() -> Result<(), String> {
         totals.repeated_calls,
         totals.found_applied
     );
-    for line in totals.stuck_sagas.iter().take(10) {
-        println!("  stuck: {line}");
+    if totals.stuck > 0 {
+        let by: Vec<String> = totals
+            .stuck_in
+            .iter()
+            .map(|(what, n)| format!("{n} in {what}"))
+            .collect();
+        println!(
+            "  stuck sagas ({}; each after kills spent its retry budget):",
+            by.join(", ")
+        );
+        for line in totals.stuck_sagas.iter().take(5) {
+            println!("    {line}");
+        }
     }
     println!(
         "crash_kill: ok, every invariant holds ({:.1} s, seed {})",
