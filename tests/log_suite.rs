@@ -352,6 +352,19 @@ async fn damaged_records_are_typed_errors_that_name_the_saga() {
 }
 
 #[test]
+fn one_log_file_is_open_in_one_runtime_at_a_time() {
+    let path = temp_db("locked");
+    let first = SqliteLog::open(&path).expect("open");
+    let err = SqliteLog::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, LogError::Open { reason, .. } if reason.contains("another runtime")),
+        "{err}"
+    );
+    drop(first);
+    drop(SqliteLog::open(&path).expect("open once the first is closed"));
+}
+
+#[test]
 fn newer_foreign_and_broken_files_are_refused_with_typed_errors() {
     // Written by a newer version.
     let path = temp_db("newer");

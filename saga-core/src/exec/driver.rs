@@ -75,9 +75,9 @@ pub(super) async fn resume<S: Saga>(
     history: Vec<LogEntry>,
     by: Option<String>,
 ) -> Result<SagaOutcome<S::Output>, SagaError> {
+    // The caller (`Runtime::drive`) holds the saga's claim.
     let def = S::definition();
     rt.check::<S>()?;
-    let _active = rt.inner.claim(&id)?;
     let record = |reason: String| SagaError::BadRecord {
         saga: def.name.to_owned(),
         id: id.clone(),

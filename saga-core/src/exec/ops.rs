@@ -61,6 +61,9 @@ impl Runtime {
     pub async fn recover(&self) -> Result<RecoveryReport, LogError> {
         let mut pending = self.log().list(Some(SagaStatus::Running)).await?;
         pending.extend(self.log().list(Some(SagaStatus::Compensating)).await?);
+        // A saga that moved between the two lists is listed twice.
+        pending.sort_by(|a, b| a.id.cmp(&b.id));
+        pending.dedup_by(|a, b| a.id == b.id);
         let mut tasks = JoinSet::new();
         let mut names = std::collections::HashMap::new();
         for summary in pending {
@@ -109,6 +112,7 @@ impl Runtime {
     /// Gives up on stuck saga `id`, recording `reason`. It stays in the log
     /// as `abandoned`, with its whole history; nothing more runs for it.
     pub async fn abandon(&self, id: &SagaId, reason: impl Into<String>) -> Result<(), SagaError> {
+        let _claim = self.inner.claim(id)?;
         let history = self.log().history(id).await?;
         let machine = SagaMachine::replay(history.iter().map(|e| &e.event)).map_err(|source| {
             LogError::Illegal {
@@ -124,7 +128,6 @@ impl Runtime {
                 wanted: "only a stuck saga is abandoned",
             });
         }
-        let _claim = self.inner.claim(id)?;
         let reason = reason.into();
         self.log()
             .append(id, SagaEvent::Abandoned { reason })
@@ -144,6 +147,9 @@ impl Runtime {
 
     /// Drives saga `id` on from its history, under its registered type.
     async fn drive(&self, id: &SagaId, by: Option<String>) -> Result<SagaStatus, SagaError> {
+        // Claimed before the history is read, so two resumes of one saga
+        // never both act on the same history.
+        let _claim = self.inner.claim(id)?;
         let history = self.log().history(id).await?;
         let Some(SagaEvent::Created {
             saga,

@@ -83,8 +83,14 @@ impl SqliteLogBuilder {
     }
 
     /// Opens the log, creating the file and migrating its schema as needed.
+    ///
+    /// One process at a time writes a log file: the log holds an exclusive
+    /// lock on `<file>.lock` while it is open, and a second open (from any
+    /// process) is refused with [`LogError::Open`]. Two runtimes recovering
+    /// the same file would otherwise both drive its sagas.
     pub fn open(self) -> Result<SqliteLog, LogError> {
         let path = self.path.to_string_lossy().into_owned();
+        let lock = lock(&path)?;
         let conn = schema::open_writer(&path, self.durability)?;
         let reader = schema::open_reader(&path)?;
         let (tx, rx) = mpsc::channel();
@@ -103,7 +109,30 @@ impl SqliteLogBuilder {
             reader: Arc::new(Mutex::new(reader)),
             writer: Mutex::new(Some(thread)),
             counts,
+            _lock: lock,
         })
+    }
+}
+
+/// Takes the exclusive lock of the log at `path`.
+fn lock(path: &str) -> Result<std::fs::File, LogError> {
+    let lock_path = format!("{path}.lock");
+    let err = |reason: String| LogError::Open {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| err(format!("cannot open the lock file {lock_path}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(err(format!(
+            "the log is open in another runtime (it holds {lock_path})"
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(err(format!("cannot lock {lock_path}: {e}"))),
     }
 }
 
@@ -116,6 +145,8 @@ pub struct SqliteLog {
     reader: Arc<Mutex<Connection>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<Counts>,
+    /// Held while the log is open; released on drop.
+    _lock: std::fs::File,
 }
 
 /// What the log's writer has committed since the log was opened.
@@ -173,9 +204,17 @@ impl SqliteLog {
     /// Stops accepting events, lets the writer finish what it holds, and
     /// waits for it. Dropping the log does the same.
     pub fn close(&self) {
-        let sender = self.requests.lock().map(|mut s| s.take());
+        let sender = self
+            .requests
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         drop(sender);
-        let thread = self.writer.lock().ok().and_then(|mut t| t.take());
+        let thread = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(thread) = thread {
             let _ = thread.join();
         }

@@ -32,8 +32,12 @@ pub(super) fn millis(at: SystemTime) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The time `ms` milliseconds after the epoch; a stored value out of the
+/// platform's range reads as the epoch rather than overflowing.
 fn time(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+    UNIX_EPOCH
+        .checked_add(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+        .unwrap_or(UNIX_EPOCH)
 }
 
 /// The history of saga `id`, oldest first; empty if the log does not know it.

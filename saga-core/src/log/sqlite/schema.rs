@@ -134,7 +134,17 @@ pub(super) fn migrate(
     let err = open_error(path);
     let from = check_version(conn, path, migrations.len())?;
     for (i, sql) in migrations.iter().enumerate().skip(from as usize) {
-        let tx = conn.transaction().map_err(&err)?;
+        // Immediate: the version is read again under the write lock, so two
+        // openers of a new file never run one migration twice.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(&err)?;
+        if now > i as i64 {
+            continue;
+        }
         tx.execute_batch(sql).map_err(&err)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
             .map_err(&err)?;

@@ -85,56 +85,70 @@ impl Writer {
         }
         let now = millis(SystemTime::now());
         let mut staged = Vec::with_capacity(batch.len());
-        for r in batch.drain(..) {
+        let mut requests = std::mem::take(batch).into_iter();
+        let mut lost = None;
+        for r in requests.by_ref() {
             match self.stage(&r.id, &r.event, now) {
                 Ok(()) => staged.push(r),
                 Err(e) => {
                     let _ = r.reply.send(Err(e));
+                    // After some errors (I/O, a full disk) SQLite rolls the
+                    // whole transaction back: what was staged is gone.
+                    if self.conn.is_autocommit() {
+                        lost = Some("SQLite rolled the transaction back after an error");
+                        break;
+                    }
                 }
             }
         }
-        match self.conn.execute_batch("COMMIT") {
+        let outcome = match lost {
+            Some(why) => Err(why.to_owned()),
+            None => self.conn.execute_batch("COMMIT").map_err(|e| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                e.to_string()
+            }),
+        };
+        match outcome {
             Ok(()) => {
                 self.counts.commits.fetch_add(1, Ordering::Relaxed);
                 self.counts
                     .events
                     .fetch_add(staged.len() as u64, Ordering::Relaxed);
                 for r in staged {
-                    if let Some(c) = self.cache.get(&r.id)
-                        && c.machine.status().is_some_and(|s| s.is_final())
-                    {
-                        self.cache.remove(&r.id);
-                    }
                     let _ = r.reply.send(Ok(()));
                 }
             }
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+            Err(why) => {
                 for r in staged {
                     // The cached state ran ahead of what is stored: forget it,
                     // so the next append reads the stored state back.
                     self.cache.remove(&r.id);
-                    let _ = r.reply.send(Err(storage_ctx("commit", &e)));
+                    let _ = r
+                        .reply
+                        .send(Err(LogError::Storage(format!("commit: {why}"))));
                 }
             }
+        }
+        // Requests not reached because the transaction was lost get one of their own.
+        let mut rest: Vec<Request> = requests.collect();
+        if !rest.is_empty() {
+            self.commit(&mut rest);
         }
     }
 
     /// Validates one event and writes it into the open transaction.
     fn stage(&mut self, id: &SagaId, event: &SagaEvent, now: i64) -> Result<(), LogError> {
-        if !self.cache.contains_key(id)
-            && let Some((machine, next_seq)) = read::machine(&self.conn, id)?
-        {
-            self.cache.insert(id.clone(), Cached { machine, next_seq });
-        }
+        let (mut machine, seq) = match self.cache.get(id) {
+            Some(c) => (c.machine.clone(), c.next_seq),
+            None => match read::machine(&self.conn, id)? {
+                Some(found) => found,
+                None if matches!(event, SagaEvent::Created { .. }) => (SagaMachine::new(), 0),
+                None => return Err(LogError::UnknownSaga(id.clone())),
+            },
+        };
         let illegal = |source| LogError::Illegal {
             saga_id: id.clone(),
             source,
-        };
-        let (mut machine, seq) = match (self.cache.get(id), event) {
-            (Some(c), _) => (c.machine.clone(), c.next_seq),
-            (None, SagaEvent::Created { .. }) => (SagaMachine::new(), 0),
-            (None, _) => return Err(LogError::UnknownSaga(id.clone())),
         };
         let before = machine.status();
         machine.apply(event).map_err(illegal)?;
@@ -181,13 +195,19 @@ impl Writer {
             self.cache.remove(id);
             storage_ctx(&format!("saga {id}"), &e)
         })?;
-        self.cache.insert(
-            id.clone(),
-            Cached {
-                machine,
-                next_seq: seq + 1,
-            },
-        );
+        // Only unfinished sagas stay cached; a finished one (or a stuck one,
+        // which waits for an operator) is read back if it is ever appended to.
+        if machine.status().is_some_and(|s| s.is_unfinished()) {
+            self.cache.insert(
+                id.clone(),
+                Cached {
+                    machine,
+                    next_seq: seq + 1,
+                },
+            );
+        } else {
+            self.cache.remove(id);
+        }
         Ok(())
     }
 }
