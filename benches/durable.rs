@@ -60,7 +60,10 @@ saga! {
     }
 }
 
+/// Sagas in flight at once in the main comparison.
 const IN_FLIGHT: usize = 64;
+/// The concurrency levels of the group-commit scaling rows.
+const SCALING: [usize; 3] = [1, 16, 256];
 
 fn seconds() -> f64 {
     std::env::var("SAGA_BENCH_SECONDS")
@@ -78,13 +81,18 @@ fn fresh(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Runs sagas on `log` for about `secs`, `IN_FLIGHT` at once; sagas per second.
-fn sagas_per_second(rt: &tokio::runtime::Runtime, log: Arc<dyn SagaLog>, secs: f64) -> f64 {
+fn sagas_per_second(
+    rt: &tokio::runtime::Runtime,
+    log: Arc<dyn SagaLog>,
+    secs: f64,
+    in_flight: usize,
+) -> f64 {
     let runtime = Runtime::builder().shared_log(log).build();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let done: usize = rt.block_on(async {
         let mut tasks = Vec::new();
-        for _ in 0..IN_FLIGHT {
+        for _ in 0..in_flight {
             let runtime = runtime.clone();
             tasks.push(tokio::spawn(async move {
                 let mut n = 0usize;
@@ -191,6 +199,7 @@ fn main() {
 
     let (mut group, mut per_event, mut floor, mut memory) = (vec![], vec![], vec![], vec![]);
     let mut batch = vec![];
+    let mut scaling: [Vec<f64>; 3] = Default::default();
     for round in 0..3 {
         let log = Arc::new(
             SqliteLog::builder(fresh(&dir, &format!("group-{round}")))
@@ -198,7 +207,7 @@ fn main() {
                 .open()
                 .expect("open"),
         );
-        group.push(sagas_per_second(&rt, log.clone(), secs));
+        group.push(sagas_per_second(&rt, log.clone(), secs, IN_FLIGHT));
         let stats = log.commit_stats();
         batch.push(stats.events as f64 / stats.commits.max(1) as f64);
         let log = SqliteLog::builder(fresh(&dir, &format!("per-event-{round}")))
@@ -206,13 +215,22 @@ fn main() {
             .group_commit(false)
             .open()
             .expect("open");
-        per_event.push(sagas_per_second(&rt, Arc::new(log), secs));
+        per_event.push(sagas_per_second(&rt, Arc::new(log), secs, IN_FLIGHT));
         floor.push(raw_floor(
             &fresh(&dir, &format!("raw-{round}")),
             &rows,
             secs,
         ));
-        memory.push(sagas_per_second(&rt, Arc::new(InMemoryLog::new()), secs));
+        memory.push(sagas_per_second(
+            &rt,
+            Arc::new(InMemoryLog::new()),
+            secs,
+            IN_FLIGHT,
+        ));
+        for (i, n) in SCALING.into_iter().enumerate() {
+            let log = SqliteLog::open(fresh(&dir, &format!("scaling-{n}-{round}"))).expect("open");
+            scaling[i].push(sagas_per_second(&rt, Arc::new(log), secs, n));
+        }
         eprintln!(
             "round {round}: group {:.0}/s ({:.1} events per commit), per event {:.0}/s, raw floor {:.0}/s, memory {:.0}/s",
             group[round], batch[round], per_event[round], floor[round], memory[round]
@@ -241,6 +259,18 @@ fn main() {
         "| in-memory log / SQLite log with group commit | {:.1}x the sagas/s |",
         memory / group
     );
+    println!(
+        "| events per commit with group commit (mean, median round) | {:.1} |",
+        median(batch)
+    );
+    let scaled: Vec<f64> = scaling.into_iter().map(median).collect();
+    for (i, n) in SCALING.into_iter().enumerate().skip(1) {
+        println!(
+            "| group commit, {n} sagas in flight / 1 in flight | {:.1}x the sagas/s ({:.2}x the raw floor) |",
+            scaled[i] / scaled[0],
+            scaled[i] / floor
+        );
+    }
     println!(
         "| (medians of 3 rounds: group {group:.0}/s, per event {per_event:.0}/s, raw floor {floor:.0}/s, in-memory {memory:.0}/s) | |"
     );

@@ -48,6 +48,8 @@ pub(super) struct Writer {
     /// The state of every unfinished saga the writer has seen, so appends
     /// are validated without reading. Finished sagas leave it.
     cache: HashMap<SagaId, Cached>,
+    /// A statement of the open transaction failed.
+    batch_lost: bool,
 }
 
 impl Writer {
@@ -57,6 +59,7 @@ impl Writer {
             max_batch: max_batch.max(1),
             counts,
             cache: HashMap::new(),
+            batch_lost: false,
         }
     }
 
@@ -92,10 +95,15 @@ impl Writer {
                 Ok(()) => staged.push(r),
                 Err(e) => {
                     let _ = r.reply.send(Err(e));
-                    // After some errors (I/O, a full disk) SQLite rolls the
-                    // whole transaction back: what was staged is gone.
-                    if self.conn.is_autocommit() {
-                        lost = Some("SQLite rolled the transaction back after an error");
+                    // After a failed statement the batch is given up; SQLite
+                    // may have rolled the transaction back already.
+                    if std::mem::take(&mut self.batch_lost) || self.conn.is_autocommit() {
+                        if !self.conn.is_autocommit() {
+                            let _ = self.conn.execute_batch("ROLLBACK");
+                        }
+                        lost = Some(
+                            "a statement of the batch failed; its transaction was rolled back",
+                        );
                         break;
                     }
                 }
@@ -155,10 +163,7 @@ impl Writer {
         let (kind, body) = encode_event(event);
         let step = event.step().map(|s| s as i64);
         let conn = &self.conn;
-        // A savepoint per event: if one of its statements fails, none of
-        // them stays in the batch's transaction.
         let write = || -> rusqlite::Result<()> {
-            conn.prepare_cached("SAVEPOINT event")?.execute([])?;
             if let SagaEvent::Created {
                 saga,
                 definition_hash,
@@ -185,14 +190,13 @@ impl Writer {
                 )?
                 .execute(params![id.as_str(), after.as_str(), now])?;
             }
-            conn.prepare_cached("RELEASE event")?.execute([])?;
             Ok(())
         };
         write().map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK TO event; RELEASE event");
-            // The statement failed: what is stored for this saga is unknown
-            // until read back.
-            self.cache.remove(id);
+            // A statement failed (an I/O error, a full disk): part of this
+            // event may be in the transaction, so the whole batch is given
+            // up rather than committed.
+            self.batch_lost = true;
             storage_ctx(&format!("saga {id}"), &e)
         })?;
         // Only unfinished sagas stay cached; a finished one (or a stuck one,
