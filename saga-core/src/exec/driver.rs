@@ -25,6 +25,8 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::invoke;
 use super::jitter::JitterSource;
 use super::{Inner, Runtime, SagaError, SagaOutcome};
@@ -64,7 +66,8 @@ pub(super) async fn run<S: Saga>(
         input: input_json,
     })
     .await?;
-    run.forward(0, None).await
+    let span = run.span();
+    run.forward(0, None).instrument(span).await
 }
 
 /// Drives saga `id` on from its `history` to an end. A stuck saga is
@@ -153,7 +156,11 @@ pub(super) async fn resume<S: Saga>(
         }
         _ => {}
     }
-    run.resume(&machine, &history, fresh_budget).await
+    let span = run.span();
+    tracing::info!(parent: &span, saga_id = %id, "resuming from the saga log");
+    run.resume(&machine, &history, fresh_budget)
+        .instrument(span)
+        .await
 }
 
 struct Run<'r, S: Saga> {
@@ -166,6 +173,11 @@ struct Run<'r, S: Saga> {
 impl<S: Saga> Run<'_, S> {
     async fn log(&self, event: SagaEvent) -> Result<(), SagaError> {
         Ok(self.inner.log.append(&self.id, event).await?)
+    }
+
+    /// The span of the whole saga run.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("saga", saga = self.def.name, saga_id = %self.id)
     }
 
     fn broken(&self, source: StateError) -> SagaError {
@@ -225,6 +237,7 @@ impl<S: Saga> Run<'_, S> {
             }
         }
         self.log(SagaEvent::Completed).await?;
+        tracing::info!("saga completed");
         let Run { def, id, state, .. } = self;
         // The result expression is user code: a panic there must not escape `run`.
         let finish = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| S::finish(state)));
@@ -262,6 +275,11 @@ impl<S: Saga> Run<'_, S> {
             error: error.clone(),
         })
         .await?;
+        tracing::info!(
+            failed_step = step.name,
+            error = error.name(),
+            "compensation started"
+        );
         self.unwind(k, error, k, None).await
     }
 
@@ -293,6 +311,10 @@ impl<S: Saga> Run<'_, S> {
             }
         }
         self.log(SagaEvent::Compensated).await?;
+        tracing::info!(
+            failed_step = self.def.steps[failed_step].name,
+            "compensation ended: saga compensated"
+        );
         Ok(SagaOutcome::Compensated {
             failed_step: self.def.steps[failed_step].name,
             error,
@@ -311,6 +333,13 @@ impl<S: Saga> Run<'_, S> {
             reason: format!("{reason}: {error}"),
         })
         .await?;
+        tracing::error!(
+            step = self.def.steps[k].name,
+            direction = ?direction,
+            error = error.name(),
+            reason,
+            "saga stuck: waiting for an operator"
+        );
         Ok(SagaOutcome::Stuck {
             step: self.def.steps[k].name,
             direction,
@@ -344,7 +373,21 @@ impl<S: Saga> Run<'_, S> {
             };
             let invocation = S::dispatch(&self.state, k, op, route).map_err(|e| self.broken(e))?;
             let ctx = StepContext::new(self.id.clone(), step.name, attempt, direction);
-            let error = match invoke::attempt(invocation, ctx, timeout).await {
+            let span = tracing::info_span!(
+                "step",
+                saga = self.def.name,
+                saga_id = %self.id,
+                step = step.name,
+                attempt,
+                kind = match op {
+                    Op::Forward => "forward",
+                    Op::Compensate => "compensation",
+                },
+            );
+            let error = match invoke::attempt(invocation, ctx, timeout)
+                .instrument(span)
+                .await
+            {
                 Ok(produced) => return Ok(Attempted::Done(produced)),
                 Err(error) => error,
             };
@@ -383,12 +426,37 @@ impl<S: Saga> Run<'_, S> {
         })
         .await?;
         cur.attempt = attempt.saturating_add(1);
+        let step = self.def.steps[k].name;
         match next {
-            Next::Retry(wait) => tokio::time::sleep(wait).await,
+            Next::Retry(wait) => {
+                tracing::warn!(
+                    step,
+                    attempt,
+                    error = error.name(),
+                    message = error.message(),
+                    wait_ms = wait.as_millis() as u64,
+                    "attempt failed; retrying"
+                );
+                tokio::time::sleep(wait).await
+            }
             // Re-invoked at once with the same idempotency key, with a fresh
             // budget, as the generated `Resolve` state does.
-            Next::Resolve => {}
-            Next::End(exit) => return Ok(Some(Attempted::Failed { error, exit })),
+            Next::Resolve => tracing::warn!(
+                step,
+                attempt,
+                error = error.name(),
+                "outcome unknown; re-invoking with the same idempotency key"
+            ),
+            Next::End(exit) => {
+                tracing::warn!(
+                    step,
+                    attempt,
+                    error = error.name(),
+                    message = error.message(),
+                    "attempt failed; no retry"
+                );
+                return Ok(Some(Attempted::Failed { error, exit }));
+            }
         }
         Ok(None)
     }

@@ -17,6 +17,7 @@ pub use outcome::{SagaError, SagaOutcome};
 pub use registry::Registry;
 
 use crate::context::SagaId;
+use crate::history::{PayloadKind, Redactor};
 use crate::invoke::{Bindings, PreflightError, PreflightFailure, Remote};
 use crate::log::{IdHasher, InMemoryLog, SagaLog};
 use crate::retry::RetryPolicy;
@@ -47,6 +48,7 @@ struct Inner {
     compensation_retry: RetryPolicy,
     jitter: JitterSource,
     registry: Registry,
+    redact: Option<Redactor>,
     /// The sagas this runtime is driving now: recovery leaves them alone.
     active: Mutex<HashSet<SagaId, BuildHasherDefault<IdHasher>>>,
 }
@@ -101,6 +103,7 @@ impl Runtime {
             compensation_retry: RetryPolicy::COMPENSATION,
             jitter_seed: None,
             registry: Registry::new(),
+            redact: None,
         }
     }
 
@@ -188,6 +191,7 @@ pub struct RuntimeBuilder {
     compensation_retry: RetryPolicy,
     jitter_seed: Option<u64>,
     registry: Registry,
+    redact: Option<Redactor>,
 }
 
 impl RuntimeBuilder {
@@ -244,6 +248,17 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Rewrites payloads (the input, step outputs) in execution histories,
+    /// reports and diagrams, e.g. to mask card numbers. Off by default; the
+    /// saga log itself always keeps the real values.
+    pub fn redact(
+        mut self,
+        hook: impl Fn(PayloadKind, &serde_json::Value) -> serde_json::Value + Send + Sync + 'static,
+    ) -> Self {
+        self.redact = Some(std::sync::Arc::new(hook));
+        self
+    }
+
     /// Seeds the jitter source, for reproducible retry timing.
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
@@ -261,6 +276,7 @@ impl RuntimeBuilder {
                     .jitter_seed
                     .map_or_else(JitterSource::from_entropy, JitterSource::new),
                 registry: self.registry,
+                redact: self.redact,
                 active: Mutex::default(),
             }),
         }

@@ -7,6 +7,7 @@ use tokio::task::JoinSet;
 use super::registry::Found;
 use super::{Runtime, SagaError};
 use crate::context::SagaId;
+use crate::history::ExecutionHistory;
 use crate::log::{LogEntry, LogError, SagaEvent, SagaMachine, SagaStatus, SagaSummary};
 
 /// What recovery did with one unfinished saga.
@@ -143,6 +144,32 @@ impl Runtime {
     /// The history of saga `id`, oldest first.
     pub async fn history(&self, id: &SagaId) -> Result<Vec<LogEntry>, LogError> {
         self.log().history(id).await
+    }
+
+    /// The typed execution history of saga `id`: step names from the
+    /// registered definition, targets from the bindings, payloads through
+    /// the redaction hook ([`RuntimeBuilder::redact`](crate::RuntimeBuilder::redact)).
+    pub async fn execution_history(&self, id: &SagaId) -> Result<ExecutionHistory, LogError> {
+        let entries = self.log().history(id).await?;
+        let definition = match entries.first().map(|e| &e.event) {
+            Some(SagaEvent::Created {
+                saga,
+                definition_hash,
+                ..
+            }) => self
+                .inner
+                .registry
+                .definitions()
+                .find(|d| d.name == saga && d.hash() == definition_hash),
+            _ => None,
+        };
+        Ok(ExecutionHistory::from_log(
+            id,
+            &entries,
+            definition,
+            Some(&self.inner.bindings),
+            self.inner.redact.as_ref(),
+        ))
     }
 
     /// Drives saga `id` on from its history, under its registered type.
