@@ -133,13 +133,18 @@
 #[doc(hidden)]
 pub mod __private;
 pub mod asl;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod context;
 mod definition;
+pub mod diagram;
 mod error;
 mod exec;
 pub mod failure;
+pub mod history;
 pub mod invoke;
 pub mod log;
+pub mod report;
 mod retry;
 mod saga;
 mod step;
