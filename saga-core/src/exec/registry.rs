@@ -89,6 +89,12 @@ impl Registry {
         self
     }
 
+    /// Adds saga `S`, builder-style: `Registry::new().with::<A>().with::<B>()`.
+    pub fn with<S: Saga>(mut self) -> Self {
+        self.register::<S>();
+        self
+    }
+
     /// Every registered definition.
     pub fn definitions(&self) -> impl Iterator<Item = &'static SagaDefinition> + '_ {
         self.entries.iter().map(|e| e.definition)

@@ -73,6 +73,9 @@ pub enum LogError {
     /// The log was closed; its writer no longer accepts events.
     #[error("the saga log is closed")]
     Closed,
+    /// The log was opened read-only ([`SqliteLog::open_read_only`]).
+    #[error("the saga log is open read-only")]
+    ReadOnly,
 }
 
 /// One line per saga: what [`SagaLog::list`] returns.

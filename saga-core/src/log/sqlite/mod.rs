@@ -86,7 +86,8 @@ impl SqliteLogBuilder {
     ///
     /// One process at a time writes a log file: the log holds an exclusive
     /// lock on `<file>.lock` while it is open, and a second open (from any
-    /// process) is refused with [`LogError::Open`]. Two runtimes recovering
+    /// process) is refused with [`LogError::Open`] after waiting up to two
+    /// seconds for the lock. Two runtimes recovering
     /// the same file would otherwise both drive its sagas.
     pub fn open(self) -> Result<SqliteLog, LogError> {
         let path = self.path.to_string_lossy().into_owned();
@@ -109,7 +110,7 @@ impl SqliteLogBuilder {
             reader: Arc::new(Mutex::new(reader)),
             writer: Mutex::new(Some(thread)),
             counts,
-            _lock: lock,
+            lock: Some(lock),
         })
     }
 }
@@ -127,14 +128,30 @@ fn lock(path: &str) -> Result<std::fs::File, LogError> {
         .write(true)
         .open(&lock_path)
         .map_err(|e| err(format!("cannot open the lock file {lock_path}: {e}")))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(err(format!(
-            "the log is open in another runtime (it holds {lock_path})"
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(err(format!("cannot lock {lock_path}: {e}"))),
+    // A lock just released can stay held for a moment by a process that
+    // was being spawned at the time (it shares the descriptor until it
+    // execs), so a busy lock is tried again for a short while.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(err(format!(
+                    "the log is open in another runtime (it holds {lock_path})"
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(err(format!("cannot lock {lock_path}: {e}")));
+            }
+        }
     }
 }
+
+/// How long [`SqliteLogBuilder::open`] waits for a busy lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const DEFAULT_MAX_BATCH: usize = 1024;
 
@@ -145,8 +162,8 @@ pub struct SqliteLog {
     reader: Arc<Mutex<Connection>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<Counts>,
-    /// Held while the log is open; released on drop.
-    _lock: std::fs::File,
+    /// Held while the log is open for writing; released on drop.
+    lock: Option<std::fs::File>,
 }
 
 /// What the log's writer has committed since the log was opened.
@@ -170,6 +187,30 @@ impl SqliteLog {
     /// Opens (or creates) the log at `path` with the default settings.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteLog, LogError> {
         SqliteLog::builder(path).open()
+    }
+
+    /// Opens an existing log at `path` for reading only, next to a runtime
+    /// that may be writing it (WAL readers do not block the writer). It
+    /// takes no lock; appends fail with [`LogError::ReadOnly`]. A missing
+    /// file is an error, not a new log.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<SqliteLog, LogError> {
+        let path = path.as_ref().to_path_buf();
+        let display = path.to_string_lossy().into_owned();
+        if !path.is_file() {
+            return Err(LogError::Open {
+                path: display,
+                reason: "no such file".into(),
+            });
+        }
+        let reader = schema::open_reader(&display)?;
+        Ok(SqliteLog {
+            path,
+            requests: Mutex::new(None),
+            reader: Arc::new(Mutex::new(reader)),
+            writer: Mutex::new(None),
+            counts: Arc::new(Counts::default()),
+            lock: None,
+        })
     }
 
     /// Configures a log at `path`.
@@ -221,6 +262,9 @@ impl SqliteLog {
     }
 
     fn send(&self, request: Request) -> Result<(), LogError> {
+        if self.lock.is_none() {
+            return Err(LogError::ReadOnly);
+        }
         let guard = self.requests.lock().map_err(|_| LogError::Closed)?;
         match guard.as_ref() {
             Some(sender) => sender.send(request).map_err(|_| LogError::Closed),

@@ -68,7 +68,15 @@ pub(super) fn open_writer(path: &str, durability: Durability) -> Result<Connecti
 /// Opens a connection that reads, once the writer has set the schema up.
 pub(super) fn open_reader(path: &str) -> Result<Connection, LogError> {
     let conn = open(path)?;
-    check_version(&conn, path, MIGRATIONS.len())?;
+    let version = check_version(&conn, path, MIGRATIONS.len())?;
+    if version != SCHEMA_VERSION {
+        return Err(LogError::Open {
+            path: path.to_owned(),
+            reason: format!(
+                "schema version {version}, not {SCHEMA_VERSION}: open it once for writing to set it up"
+            ),
+        });
+    }
     Ok(conn)
 }
 
