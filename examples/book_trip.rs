@@ -13,6 +13,7 @@
 //! cargo run --example book_trip -- --lambda --fail-at car   # every step on a local Lambda endpoint
 //! cargo run --example book_trip -- --crash-after car        # the process dies once rent_car has started
 //! cargo run --example book_trip -- recover                  # finishes every saga the log holds unfinished
+//! cargo run --example book_trip -- --trace --fail-at car    # with the runtime's tracing spans and events
 //! cargo run --example book_trip -- asl                      # the Step Functions state machine
 //! ```
 
@@ -34,6 +35,7 @@ struct Args {
     asl: bool,
     recover: bool,
     memory: bool,
+    trace: bool,
     db: PathBuf,
 }
 
@@ -46,6 +48,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         asl: false,
         recover: false,
         memory: false,
+        trace: false,
         db: PathBuf::from("target/book_trip.db"),
     };
     while let Some(arg) = args.next() {
@@ -69,13 +72,14 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 None => anyhow::bail!("--db takes a file path"),
             },
             "--memory" => parsed.memory = true,
+            "--trace" => parsed.trace = true,
             "--lambda" => parsed.lambda = true,
             "asl" => parsed.asl = true,
             "recover" => parsed.recover = true,
             "-h" | "--help" => {
                 let points = FAILURE_POINTS.join("|");
                 println!(
-                    "usage: book_trip [--db FILE | --memory] [--lambda] [--fail-at {points}] [--crash-after {points}]\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --crash-after  kill the process once the log records that this step started\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
+                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--fail-at {points}] [--crash-after {points}]\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --crash-after  kill the process once the log records that this step started\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
                 );
                 return Ok(None);
             }
@@ -194,6 +198,9 @@ async fn main() -> anyhow::Result<()> {
     let Some(args) = parse_args()? else {
         return Ok(());
     };
+    if args.trace {
+        tracing_subscriber::fmt().with_target(false).init();
+    }
     if args.asl {
         return print_state_machine();
     }

@@ -5,7 +5,10 @@
 #   SAGA_MOTO_SERVER   moto[server] 5.2.5 (PyPI)           tests/asl_parity.rs
 #   SAGA_ASL_VALIDATOR asl-validator 4.0.0 (npm)           tests/asl_lint.rs
 #   SAGA_STATELINT     @wmfs/statelint 1.30.0 (npm)        tests/asl_lint.rs
-# Source it: `source scripts/tools.sh`. Needs python3 with venv, node and npm.
+#   SAGA_DOT           Graphviz dot (Debian graphviz)      tests/observe.rs
+#   SAGA_CHROMIUM      headless Chromium (Debian chromium) tests/observe.rs
+# Source it: `source scripts/tools.sh`. Needs python3 with venv, node and npm,
+# and apt-get (as root, or sudo) for graphviz and chromium.
 set -euo pipefail
 cache="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.ci/cache"
 mkdir -p "$cache"
@@ -31,3 +34,14 @@ if [ ! -x "$cache/npm/node_modules/.bin/statelint" ] || [ ! -x "$cache/npm/node_
 fi
 export SAGA_ASL_VALIDATOR="$cache/npm/node_modules/.bin/asl-validator"
 export SAGA_STATELINT="$cache/npm/node_modules/.bin/statelint"
+
+if ! command -v dot >/dev/null || ! command -v chromium >/dev/null; then
+  echo "== installing graphviz and chromium (apt)"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq graphviz chromium >/dev/null
+fi
+SAGA_DOT="$(command -v dot)"
+SAGA_CHROMIUM="$(command -v chromium)"
+export SAGA_DOT SAGA_CHROMIUM
