@@ -303,6 +303,21 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
     assert_eq!(out.status.code(), Some(4));
     assert!(stderr(&out).contains("not a saga log"), "{}", stderr(&out));
 
+    let newer = fresh_db("newer");
+    drop(SqliteLog::open(&newer).expect("create"));
+    let conn = rusqlite::Connection::open(&newer).expect("sqlite");
+    conn.pragma_update(None, "user_version", 99).expect("bump");
+    drop(conn);
+    for args in [&["list"][..], &["recover"]] {
+        let out = ops(&newer, args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        assert!(
+            stderr(&out).contains("schema version 99"),
+            "{}",
+            stderr(&out)
+        );
+    }
+
     let garbage = fresh_db("garbage");
     std::fs::write(&garbage, b"not a database at all, only some text").expect("write");
     let out = ops(&garbage, &["list"]);
