@@ -260,7 +260,7 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
         stderr(&out)
     );
     let out = ops(&db, &["show", "not a valid id!"]);
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2), "an invalid id is a usage error");
     let out = ops(&db, &["diagram", "NoSuchSaga"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
@@ -291,7 +291,10 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
             "{}",
             stderr(&out)
         );
-        assert!(!missing.exists(), "{args:?} must not create a log");
+        for suffix in ["", "-wal", "-shm", ".lock"] {
+            let file = format!("{}{suffix}", missing.display());
+            assert!(!Path::new(&file).exists(), "{args:?} created {file}");
+        }
     }
 
     let foreign = fresh_db("foreign");
@@ -299,9 +302,61 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
     conn.execute_batch("CREATE TABLE orders (id INTEGER)")
         .expect("table");
     drop(conn);
-    let out = ops(&foreign, &["list"]);
-    assert_eq!(out.status.code(), Some(4));
-    assert!(stderr(&out).contains("not a saga log"), "{}", stderr(&out));
+    for args in [&["list"][..], &["recover"]] {
+        let out = ops(&foreign, args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        assert!(stderr(&out).contains("not a saga log"), "{}", stderr(&out));
+    }
+    // Refused without a change: still in its own journal mode, no WAL files.
+    let conn = rusqlite::Connection::open(&foreign).expect("sqlite");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("mode");
+    assert_eq!(mode, "delete");
+    drop(conn);
+    assert!(!Path::new(&format!("{}-wal", foreign.display())).exists());
+
+    // A history that does not replay (damaged by hand) is an unusable log.
+    let damaged = fresh_db("damaged");
+    let (id, out) = book_trip(&damaged, &["--crash-after", "hotel"]);
+    assert_eq!(out.status.code(), Some(137));
+    let conn = rusqlite::Connection::open(&damaged).expect("sqlite");
+    conn.execute(
+        "INSERT INTO events (saga_id, seq, at_ms, kind, step, body) \
+         SELECT ?1, max(seq) + 1, 0, 'completed', NULL, '{\"type\":\"completed\"}' FROM events WHERE saga_id = ?1",
+        [&id],
+    )
+    .expect("damage");
+    drop(conn);
+    let out = ops(&damaged, &["show", &id]);
+    assert_eq!(out.status.code(), Some(4), "{}", stdout(&out));
+    assert!(stderr(&out).contains(&id), "{}", stderr(&out));
+
+    // A run logged under another definition is not drawn over this one.
+    let other = fresh_db("other-definition");
+    let log = SqliteLog::open(&other).expect("open");
+    let def = BookTrip::definition();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio");
+    rt.block_on(log.append(
+        &SagaId::new("old-run").expect("id"),
+        SagaEvent::Created {
+            saga: def.name.into(),
+            definition_hash: "fnv1a64:0000000000000001".into(),
+            kinds: def.steps.iter().map(|s| s.kind).collect(),
+            input: serde_json::json!({"traveller": "Ada", "from": "LHR", "to": "JFK"}),
+        },
+    ))
+    .expect("append");
+    drop(log);
+    let out = ops(&other, &["diagram", "BookTrip", "--run", "old-run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("fnv1a64:0000000000000001"),
+        "{}",
+        stderr(&out)
+    );
 
     let newer = fresh_db("newer");
     drop(SqliteLog::open(&newer).expect("create"));
@@ -322,6 +377,18 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
     std::fs::write(&garbage, b"not a database at all, only some text").expect("write");
     let out = ops(&garbage, &["list"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+
+    // A reader that closes the pipe early is not an error, nor a panic.
+    let mut child = Command::new(binary("trip-ops"))
+        .args(["diagram", "BookTrip", "--format", "svg"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 
     let help = ops(&db, &["--help"]);
     assert!(help.status.success());

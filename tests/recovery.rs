@@ -151,8 +151,16 @@ async fn run_until_stopped(log: &Arc<SqliteLog>, id: &SagaId, until: SagaEvent) 
         async move { Checkout::run_with_id(&rt, id, Order { n: 1 }).await }
     });
     for _ in 0..2000 {
+        // Stopped only once the hanging call is in flight: the log shows
+        // its start and the step has taken its scripted hang.
+        let hanging = SCRIPT
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(sid, _, act)| sid == id.as_str() && *act == Act::Hang);
         if let Ok(h) = log.history(id).await
             && h.last().map(|e| &e.event) == Some(&until)
+            && !hanging
         {
             task.abort();
             let _ = task.await;
@@ -480,7 +488,12 @@ async fn recovery_leaves_alone_the_sagas_its_runtime_is_driving() {
         async move { Checkout::run_with_id(&rt, id, Order { n: 1 }).await }
     });
     for _ in 0..2000 {
-        if log.history(&id).await.map(|h| h.len()).unwrap_or(0) == 2 {
+        let hanging = SCRIPT
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(sid, _, act)| *sid == id.as_str() && *act == Act::Hang);
+        if log.history(&id).await.map(|h| h.len()).unwrap_or(0) == 2 && !hanging {
             break;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;

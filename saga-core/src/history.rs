@@ -158,6 +158,8 @@ pub struct ExecutionHistory {
     pub saga_id: SagaId,
     /// The saga's name.
     pub saga: String,
+    /// The hash of the definition it was started under.
+    pub definition_hash: String,
     /// Its status now.
     pub status: SagaStatus,
     /// Every event, oldest first.
@@ -170,6 +172,10 @@ impl ExecutionHistory {
     /// Reads a saga's log entries as a history. `definition` names the
     /// steps (else they read `step <n>`); `bindings` name the targets (else
     /// every step reads `in-process`); `redact`, if set, rewrites payloads.
+    /// Entries that do not replay (an illegal transition) still read as
+    /// events, with the status `running` and no step states;
+    /// [`Runtime::execution_history`](crate::Runtime::execution_history)
+    /// refuses them instead.
     pub fn from_log(
         saga_id: &SagaId,
         entries: &[LogEntry],
@@ -198,11 +204,12 @@ impl ExecutionHistory {
             None => v.clone(),
         };
         let mut saga = String::new();
+        let mut definition_hash = String::new();
         let mut events = Vec::with_capacity(entries.len());
         for entry in entries {
             use HistoryEventType as T;
             let mut row = HistoryEvent {
-                id: entry.seq + 1,
+                id: entry.seq.saturating_add(1),
                 timestamp: entry.at,
                 event_type: T::ExecutionStarted,
                 step: None,
@@ -224,9 +231,13 @@ impl ExecutionHistory {
             };
             match &entry.event {
                 SagaEvent::Created {
-                    saga: name, input, ..
+                    saga: name,
+                    definition_hash: hash,
+                    input,
+                    ..
                 } => {
                     saga = name.clone();
+                    definition_hash = hash.clone();
                     row.payload = Some(show(PayloadKind::Input, input));
                 }
                 &SagaEvent::StepStarted { step, attempt } => {
@@ -310,6 +321,7 @@ impl ExecutionHistory {
         ExecutionHistory {
             saga_id: saga_id.clone(),
             saga,
+            definition_hash,
             status,
             events,
             steps,

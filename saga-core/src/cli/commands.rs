@@ -1,6 +1,7 @@
 //! What each command does.
 
-use std::io::IsTerminal;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::path::Path;
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ fn saga_failure(e: SagaError) -> Failure {
 }
 
 fn saga_id(id: &str) -> Result<SagaId, Failure> {
-    SagaId::new(id).map_err(|e| fail(ExitStatus::NotFound, e.to_string()))
+    SagaId::new(id).map_err(|e| fail(ExitStatus::Usage, e.to_string()))
 }
 
 /// A runtime that reads the log beside a runtime that may be writing it.
@@ -79,7 +80,12 @@ fn definition(rt: &Runtime, saga: &str) -> Result<&'static SagaDefinition, Failu
     })
 }
 
-pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitStatus, Failure> {
+/// Runs `cli`, writing what it prints to `out`.
+pub(super) async fn execute(
+    builder: RuntimeBuilder,
+    cli: Cli,
+    out: &mut String,
+) -> Result<ExitStatus, Failure> {
     let db = cli.db;
     match cli.command {
         Command::List { status } => {
@@ -96,11 +102,12 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
             let rt = reader(builder, &db)?;
             let sagas = rt.sagas(status).await.map_err(log_failure)?;
             let width = sagas.iter().map(|s| s.id.as_str().len()).max().unwrap_or(2);
-            println!("{:<width$}  {:<24}  STATUS", "ID", "SAGA");
+            let _ = writeln!(out, "{:<width$}  {:<24}  STATUS", "ID", "SAGA");
             for s in &sagas {
-                println!("{:<width$}  {:<24}  {}", s.id, s.saga, s.status);
+                let _ = writeln!(out, "{:<width$}  {:<24}  {}", s.id, s.saga, s.status);
             }
-            println!(
+            let _ = writeln!(
+                out,
                 "({} saga{})",
                 sagas.len(),
                 if sagas.len() == 1 { "" } else { "s" }
@@ -111,7 +118,7 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
             let id = saga_id(&id)?;
             let rt = reader(builder, &db)?;
             let h = rt.execution_history(&id).await.map_err(log_failure)?;
-            print_history(&h);
+            print_history(out, &h);
             Ok(ExitStatus::Ok)
         }
         Command::Diagram {
@@ -130,13 +137,24 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
                 None => (builder.build(), None),
             };
             let def = definition(&rt, &saga)?;
-            if let Some(h) = &history
-                && h.saga != def.name
-            {
-                return Err(fail(
-                    ExitStatus::NotFound,
-                    format!("{} is a run of saga {:?}, not {saga:?}", h.saga_id, h.saga),
-                ));
+            if let Some(h) = &history {
+                if h.saga != def.name {
+                    return Err(fail(
+                        ExitStatus::NotFound,
+                        format!("{} is a run of saga {:?}, not {saga:?}", h.saga_id, h.saga),
+                    ));
+                }
+                if h.definition_hash != def.hash() {
+                    return Err(fail(
+                        ExitStatus::Failed,
+                        format!(
+                            "{} ran under definition {} of {saga}; this program has {}: its path cannot be drawn over this definition",
+                            h.saga_id,
+                            h.definition_hash,
+                            def.hash()
+                        ),
+                    ));
+                }
             }
             let text = match (format, &history) {
                 (Format::Mermaid, h) => diagram::mermaid(def, h.as_ref()),
@@ -157,7 +175,7 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
                         format!("cannot write {}: {e}", path.display()),
                     )
                 })?,
-                None => print!("{text}"),
+                None => out.push_str(&text),
             }
             Ok(ExitStatus::Ok)
         }
@@ -166,14 +184,14 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
             let def = definition(&rt, &saga)?;
             let machine = generate(def, &AslOptions::from_runtime(&rt))
                 .map_err(|e| fail(ExitStatus::Failed, e.to_string()))?;
-            println!("{}", machine.to_json());
+            let _ = writeln!(out, "{}", machine.to_json());
             Ok(ExitStatus::Ok)
         }
         Command::Resume { id, by } => {
             let id = saga_id(&id)?;
             let rt = writer(builder, &db)?;
             let status = rt.resume(&id, by).await.map_err(saga_failure)?;
-            println!("saga {id}: {status}");
+            let _ = writeln!(out, "saga {id}: {status}");
             Ok(if status == SagaStatus::Stuck {
                 eprintln!("saga {id} is stuck again; see `show {id}`");
                 ExitStatus::Failed
@@ -185,7 +203,7 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
             let id = saga_id(&id)?;
             let rt = writer(builder, &db)?;
             rt.abandon(&id, reason).await.map_err(saga_failure)?;
-            println!("saga {id}: abandoned");
+            let _ = writeln!(out, "saga {id}: abandoned");
             Ok(ExitStatus::Ok)
         }
         Command::Recover => {
@@ -197,7 +215,8 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
                 bar
             });
             if spinner.is_none() {
-                println!("recovering unfinished sagas");
+                // Progress goes out at once; a closed pipe is not an error.
+                let _ = writeln!(std::io::stdout(), "recovering unfinished sagas");
             }
             let report = rt.recover().await.map_err(log_failure);
             if let Some(bar) = spinner {
@@ -206,12 +225,17 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
             let report = report?;
             for r in &report.sagas {
                 match &r.result {
-                    Ok(status) => println!("saga {} ({}): {status}", r.id, r.saga),
-                    Err(e) => println!("saga {} ({}): not resumed: {e}", r.id, r.saga),
+                    Ok(status) => {
+                        let _ = writeln!(out, "saga {} ({}): {status}", r.id, r.saga);
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "saga {} ({}): not resumed: {e}", r.id, r.saga);
+                    }
                 }
             }
             let failed = report.failures().count();
-            println!(
+            let _ = writeln!(
+                out,
                 "recovered {} saga(s): {} completed, {} compensated, {} stuck, {failed} not resumed",
                 report.sagas.len(),
                 report.count(SagaStatus::Completed),
@@ -227,9 +251,10 @@ pub(super) async fn execute(builder: RuntimeBuilder, cli: Cli) -> Result<ExitSta
     }
 }
 
-fn print_history(h: &ExecutionHistory) {
-    println!("saga {} ({}): {}", h.saga_id, h.saga, h.status);
-    println!(
+fn print_history(out: &mut String, h: &ExecutionHistory) {
+    let _ = writeln!(out, "saga {} ({}): {}", h.saga_id, h.saga, h.status);
+    let _ = writeln!(
+        out,
         "{:>3}  {:<23}  {:<21}  {:<20}  {:>3}  {:<26}  MESSAGE",
         "#", "TIME (UTC)", "EVENT", "STEP", "TRY", "ERROR"
     );
@@ -239,7 +264,8 @@ fn print_history(h: &ExecutionHistory) {
             .clone()
             .or_else(|| e.target.clone().map(|t| format!("on {t}")))
             .unwrap_or_default();
-        println!(
+        let _ = writeln!(
+            out,
             "{:>3}  {:<23}  {:<21}  {:<20}  {:>3}  {:<26}  {}",
             e.id,
             timestamp(e.timestamp),

@@ -19,6 +19,7 @@
 mod args;
 mod commands;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -90,7 +91,20 @@ where
             return ExitStatus::Failed;
         }
     };
-    match tokio.block_on(commands::execute(builder, cli)) {
+    let mut out = String::new();
+    let result = tokio.block_on(commands::execute(builder, cli, &mut out));
+    // Whatever the command printed goes out even if it then failed. A reader
+    // that closed the pipe early (`| head`) is not an error.
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        eprintln!("error: cannot write the output: {e}");
+        return ExitStatus::Failed;
+    }
+    match result {
         Ok(status) => status,
         Err(failure) => {
             eprintln!("error: {}", failure.message);

@@ -149,8 +149,15 @@ impl Runtime {
     /// The typed execution history of saga `id`: step names from the
     /// registered definition, targets from the bindings, payloads through
     /// the redaction hook ([`RuntimeBuilder::redact`](crate::RuntimeBuilder::redact)).
+    /// Errs with [`LogError::Illegal`] if the history does not replay.
     pub async fn execution_history(&self, id: &SagaId) -> Result<ExecutionHistory, LogError> {
         let entries = self.log().history(id).await?;
+        SagaMachine::replay(entries.iter().map(|e| &e.event)).map_err(|source| {
+            LogError::Illegal {
+                saga_id: id.clone(),
+                source,
+            }
+        })?;
         let definition = match entries.first().map(|e| &e.event) {
             Some(SagaEvent::Created {
                 saga,

@@ -93,7 +93,7 @@ impl SqliteLogBuilder {
         let path = self.path.to_string_lossy().into_owned();
         let lock = lock(&path)?;
         let conn = schema::open_writer(&path, self.durability)?;
-        let reader = schema::open_reader(&path)?;
+        let reader = schema::open_reader(&path, false)?;
         let (tx, rx) = mpsc::channel();
         let counts = Arc::new(Counts::default());
         let writer = Writer::new(conn, self.max_batch, Arc::clone(&counts));
@@ -202,7 +202,7 @@ impl SqliteLog {
                 reason: "no such file".into(),
             });
         }
-        let reader = schema::open_reader(&display)?;
+        let reader = schema::open_reader(&display, true)?;
         Ok(SqliteLog {
             path,
             requests: Mutex::new(None),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 
 use super::Durability;
 use crate::log::LogError;
@@ -50,7 +50,7 @@ fn open_error(path: &str) -> impl Fn(rusqlite::Error) -> LogError + '_ {
 /// Opens the connection that writes: WAL, `durability`, and the schema
 /// migrated to [`SCHEMA_VERSION`].
 pub(super) fn open_writer(path: &str, durability: Durability) -> Result<Connection, LogError> {
-    let mut conn = open(path)?;
+    let mut conn = open(path, false)?;
     let err = open_error(path);
     conn.pragma_update(
         None,
@@ -65,9 +65,10 @@ pub(super) fn open_writer(path: &str, durability: Durability) -> Result<Connecti
     Ok(conn)
 }
 
-/// Opens a connection that reads, once the writer has set the schema up.
-pub(super) fn open_reader(path: &str) -> Result<Connection, LogError> {
-    let conn = open(path)?;
+/// Opens a connection that reads, once the writer has set the schema up;
+/// `read_only` opens the file read-only.
+pub(super) fn open_reader(path: &str, read_only: bool) -> Result<Connection, LogError> {
+    let conn = open(path, read_only)?;
     let version = check_version(&conn, path, MIGRATIONS.len())?;
     if version != SCHEMA_VERSION {
         return Err(LogError::Open {
@@ -80,19 +81,28 @@ pub(super) fn open_reader(path: &str) -> Result<Connection, LogError> {
     Ok(conn)
 }
 
-fn open(path: &str) -> Result<Connection, LogError> {
+fn open(path: &str, read_only: bool) -> Result<Connection, LogError> {
     let err = open_error(path);
-    let conn = Connection::open(path).map_err(&err)?;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::default()
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(&err)?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(&err)?;
-    // The first statement reads the file header: a file that is not a
-    // database fails here.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(&err)?;
+    // Reads the file header first: a file that is not a database, or not a
+    // saga log, is refused before anything is changed in it.
+    check_version(&conn, path, MIGRATIONS.len())?;
+    let pragma = if read_only {
+        "PRAGMA journal_mode"
+    } else {
+        "PRAGMA journal_mode = WAL"
+    };
+    let mode: String = conn.query_row(pragma, [], |r| r.get(0)).map_err(&err)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(LogError::Open {
             path: path.to_owned(),
-            reason: format!("the database cannot use WAL mode (journal mode is {mode:?})"),
+            reason: format!("the database is not in WAL mode (journal mode is {mode:?})"),
         });
     }
     Ok(conn)
@@ -176,7 +186,7 @@ mod tests {
     #[test]
     fn migrations_run_once_in_order_and_newer_schemas_are_refused() {
         let path = temp("migrate");
-        let mut conn = open(&path).unwrap();
+        let mut conn = open(&path, false).unwrap();
         migrate(&mut conn, &path, MIGRATIONS).unwrap();
         assert_eq!(check_version(&conn, &path, MIGRATIONS.len()).unwrap(), 1);
         // A later version adds a migration: only it runs.
@@ -187,7 +197,7 @@ mod tests {
         conn.execute("UPDATE sagas SET note = 'x'", []).unwrap();
         // This build knows only version 1.
         assert!(matches!(
-            open_reader(&path),
+            open_reader(&path, true),
             Err(LogError::NewerSchema {
                 found: 2,
                 supported: 1,
