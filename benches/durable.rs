@@ -17,7 +17,8 @@
 //!
 //! Each variant runs for about `SAGA_BENCH_SECONDS` (default 2) per round,
 //! three rounds interleaved (A B C D A B C D ...), and the median round counts.
-//! Run with `cargo bench --bench durable` (or `scripts/bench.sh`).
+//! Run with `cargo bench --bench durable` (or `scripts/bench.sh`); under
+//! `cargo test` it makes one short smoke round instead.
 #![allow(missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -182,7 +183,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let secs = seconds();
+    // `cargo test` runs this binary without `--bench`: a smoke run, one
+    // short round, that checks every variant works.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let (secs, rounds) = if smoke { (0.05, 1) } else { (seconds(), 3) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -200,7 +204,7 @@ fn main() {
     let (mut group, mut per_event, mut floor, mut memory) = (vec![], vec![], vec![], vec![]);
     let mut batch = vec![];
     let mut scaling: [Vec<f64>; 3] = Default::default();
-    for round in 0..3 {
+    for round in 0..rounds {
         let log = Arc::new(
             SqliteLog::builder(fresh(&dir, &format!("group-{round}")))
                 .durability(Durability::Full)
@@ -272,6 +276,6 @@ fn main() {
         );
     }
     println!(
-        "| (medians of 3 rounds: group {group:.0}/s, per event {per_event:.0}/s, raw floor {floor:.0}/s, in-memory {memory:.0}/s) | |"
+        "| (medians of {rounds} round(s): group {group:.0}/s, per event {per_event:.0}/s, raw floor {floor:.0}/s, in-memory {memory:.0}/s) | |"
     );
 }
