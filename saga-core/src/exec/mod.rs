@@ -242,9 +242,7 @@ impl RuntimeBuilder {
 
     /// Adds every saga of `registry`.
     pub fn registry(mut self, registry: &Registry) -> Self {
-        for def in registry.entries_for_merge() {
-            self.registry.merge(def);
-        }
+        self.registry.extend(registry);
         self
     }
 

@@ -16,7 +16,7 @@ type ResumeFn = fn(
 ) -> BoxFuture<'static, Result<SagaStatus, SagaError>>;
 
 #[derive(Clone, Copy)]
-pub(super) struct Entry {
+struct Entry {
     definition: &'static SagaDefinition,
     resume: ResumeFn,
 }
@@ -109,11 +109,14 @@ impl Registry {
         }
     }
 
-    pub(super) fn entries_for_merge(&self) -> Vec<Entry> {
-        self.entries.clone()
+    /// Adds every saga of `other`.
+    pub(super) fn extend(&mut self, other: &Registry) {
+        for &entry in &other.entries {
+            self.merge(entry);
+        }
     }
 
-    pub(super) fn merge(&mut self, entry: Entry) {
+    fn merge(&mut self, entry: Entry) {
         let known = self.entries.iter().any(|e| {
             e.definition.name == entry.definition.name
                 && e.definition.hash() == entry.definition.hash()
