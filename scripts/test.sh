@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 
 source scripts/tools.sh
 
-echo "== building the trip Lambda binaries (cargo lambda watch runs them)"
-cargo build -p trip-saga --bins
+echo "== building the binaries and examples the tests run (the trip Lambdas, trip-ops, book_trip)"
+cargo build --workspace --bins --examples
 
 echo "== cargo test (unit, integration, property, trybuild, benches in test mode, gated tests)"
 cargo test --workspace --all-targets -- --include-ignored

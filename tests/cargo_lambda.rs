@@ -5,7 +5,7 @@
 //!
 //! Gated: it needs the cargo-lambda binary, which `scripts/test.sh` installs
 //! from PyPI and passes in `SAGA_CARGO_LAMBDA`, and the trip binaries built
-//! (`cargo build -p trip-saga --bins`). Without them it fails, loudly.
+//! (`cargo build --workspace --bins --examples`). Without them it fails, loudly.
 
 use std::net::TcpStream;
 use std::path::PathBuf;

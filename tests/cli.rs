@@ -21,7 +21,7 @@ fn binary(path: &str) -> PathBuf {
     let bin = debug.join(path);
     assert!(
         bin.is_file(),
-        "{} is missing: build it first (`cargo build -p trip-saga --bins --examples`, which scripts/test.sh does)",
+        "{} is missing: build it first (`cargo build --workspace --bins --examples`, which scripts/test.sh does)",
         bin.display()
     );
     bin
