@@ -91,6 +91,7 @@ fn event() -> impl Strategy<Value = SagaEvent> {
         (step, ".{0,20}").prop_map(|(step, reason)| SagaEvent::Stuck { step, reason }),
         ".{0,20}".prop_map(|by| SagaEvent::Resumed { by }),
         ".{0,20}".prop_map(|reason| SagaEvent::Abandoned { reason }),
+        ".{0,20}".prop_map(|reason| SagaEvent::CancelRequested { reason }),
     ]
 }
 

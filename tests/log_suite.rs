@@ -189,6 +189,62 @@ async fn suite(log: Arc<dyn SagaLog>) {
         "abandoned is final"
     );
 
+    // A cancellation: recorded once, no step starts after it, and the unwind
+    // begins at the boundary with `Saga.Cancelled`.
+    let x = id("x");
+    for e in [created(vec![C, C, P]), started(0, 1), ok(0, json!(1))] {
+        log.append(&x, e).await.expect("legal event");
+    }
+    let cancel = SagaEvent::CancelRequested {
+        reason: "withdrew".into(),
+    };
+    log.append(&x, cancel.clone()).await.expect("cancel");
+    let cancelled = StepError::new(
+        saga_core::ErrorClass::Terminal,
+        saga_core::names::CANCELLED,
+        "withdrew",
+    );
+    for bad in [
+        cancel.clone(),
+        started(1, 1),
+        SagaEvent::Completed,
+        SagaEvent::UnwindStarted {
+            failed_step: 2,
+            error: cancelled.clone(),
+        },
+    ] {
+        assert!(
+            matches!(
+                log.append(&x, bad.clone()).await,
+                Err(LogError::Illegal { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    for e in [
+        SagaEvent::UnwindStarted {
+            failed_step: 1,
+            error: cancelled,
+        },
+        SagaEvent::CompensationStarted {
+            step: 0,
+            attempt: 1,
+        },
+        SagaEvent::CompensationSucceeded { step: 0 },
+        SagaEvent::Compensated,
+    ] {
+        log.append(&x, e).await.expect("legal event");
+    }
+    let h = log.history(&x).await.expect("history");
+    assert_eq!(h[3].event, cancel);
+    assert_eq!(
+        log.list(Some(SagaStatus::Compensated))
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+
     // Many sagas appending at once all land, each history in order.
     let mut tasks = Vec::new();
     for n in 0..64 {

@@ -21,6 +21,10 @@ pub mod names {
     /// The runtime stopped (a crash, a kill) while the attempt was running;
     /// recovery found it started but not finished. Its outcome is unknown.
     pub const INTERRUPTED: &str = "Saga.Interrupted";
+    /// The saga was cancelled (`Runtime::cancel`): the error its unwind
+    /// records, with the caller's reason as the message. Terminal: the step
+    /// it stops before never ran.
+    pub const CANCELLED: &str = "Saga.Cancelled";
     /// The step succeeded, but its output could not be recorded in the saga log.
     pub const OUTPUT_NOT_RECORDABLE: &str = "Saga.OutputNotRecordable";
     /// The error name of a saga that ended compensated.

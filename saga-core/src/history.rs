@@ -18,6 +18,7 @@
 //! | `stuck` | `ExecutionStuck` | `ExecutionFailed` (`Saga.Stuck`) |
 //! | `resumed` | `ExecutionResumed` | (`RedriveExecution`) |
 //! | `abandoned` | `ExecutionAbandoned` | `ExecutionAborted` |
+//! | `cancel_requested` | `ExecutionCancelRequested` | (`StopExecution`, which does not compensate) |
 //!
 //! Payloads (the input and each step's output) are kept as JSON unless a
 //! redaction hook is set ([`RuntimeBuilder::redact`](crate::RuntimeBuilder::redact)).
@@ -75,6 +76,8 @@ pub enum HistoryEventType {
     ExecutionResumed,
     /// An operator abandoned it.
     ExecutionAbandoned,
+    /// It was cancelled: it stops before its next step and compensates.
+    ExecutionCancelRequested,
 }
 
 impl HistoryEventType {
@@ -94,6 +97,7 @@ impl HistoryEventType {
             HistoryEventType::ExecutionStuck => "ExecutionStuck",
             HistoryEventType::ExecutionResumed => "ExecutionResumed",
             HistoryEventType::ExecutionAbandoned => "ExecutionAbandoned",
+            HistoryEventType::ExecutionCancelRequested => "ExecutionCancelRequested",
         }
     }
 }
@@ -304,6 +308,10 @@ impl ExecutionHistory {
                 }
                 SagaEvent::Abandoned { reason } => {
                     row.event_type = T::ExecutionAbandoned;
+                    row.message = Some(reason.clone());
+                }
+                SagaEvent::CancelRequested { reason } => {
+                    row.event_type = T::ExecutionCancelRequested;
                     row.message = Some(reason.clone());
                 }
             }

@@ -91,6 +91,9 @@ mod tests {
                 retry: true,
             },
             SagaEvent::Resumed { by: "ops".into() },
+            SagaEvent::CancelRequested {
+                reason: "customer withdrew".into(),
+            },
             SagaEvent::Completed,
         ];
         for e in events {

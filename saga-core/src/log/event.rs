@@ -101,6 +101,13 @@ pub enum SagaEvent {
         /// Why.
         reason: String,
     },
+    /// The saga was cancelled: it stops before its next step and compensates
+    /// the steps that completed. Accepted only while no pivot or retriable
+    /// step has started and the last step has not started.
+    CancelRequested {
+        /// Why, as the caller gave it.
+        reason: String,
+    },
 }
 
 impl SagaEvent {
@@ -120,6 +127,7 @@ impl SagaEvent {
             SagaEvent::Stuck { .. } => "stuck",
             SagaEvent::Resumed { .. } => "resumed",
             SagaEvent::Abandoned { .. } => "abandoned",
+            SagaEvent::CancelRequested { .. } => "cancel_requested",
         }
     }
 
@@ -138,6 +146,7 @@ impl SagaEvent {
         "stuck",
         "resumed",
         "abandoned",
+        "cancel_requested",
     ];
 
     /// The step the event is about, if any.

@@ -130,6 +130,9 @@ pub struct SagaMachine {
     failed_step: Option<usize>,
     /// The step where the saga is stuck.
     stuck_step: Option<usize>,
+    /// Whether the saga was cancelled (`cancel_requested`).
+    #[serde(default)]
+    cancelled: bool,
 }
 
 impl SagaMachine {
@@ -174,6 +177,37 @@ impl SagaMachine {
         self.stuck_step
     }
 
+    /// True once the saga was cancelled: no further step starts, and the
+    /// next boundary begins the unwind.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// The step a cancellation stops before: the first step that has not
+    /// started. `None` once the last step has started.
+    pub fn next_boundary(&self) -> Option<usize> {
+        let k = self.steps.iter().position(|s| *s != StepState::Succeeded)?;
+        (self.steps[k] == StepState::Pending).then_some(k)
+    }
+
+    /// Why saga cannot be cancelled now, if it cannot: the first step past
+    /// which it must finish on its own (a pivot or retriable step that has
+    /// started, or the last step once it has started).
+    pub fn cancel_blocker(&self) -> Option<usize> {
+        if let Some(k) = self
+            .kinds
+            .iter()
+            .zip(&self.steps)
+            .position(|(kind, s)| *kind != StepKind::Compensatable && *s != StepState::Pending)
+        {
+            return Some(k);
+        }
+        match self.steps.last() {
+            Some(StepState::Pending) | None => None,
+            Some(_) => Some(self.steps.len() - 1),
+        }
+    }
+
     /// Applies `event` if it is legal in the current state.
     pub fn apply(&mut self, event: &SagaEvent) -> Result<(), IllegalTransition> {
         let next = self.check(event)?;
@@ -216,6 +250,7 @@ impl SagaMachine {
                     }
                 }
             }
+            SagaEvent::CancelRequested { .. } => self.cancelled = true,
             SagaEvent::Completed | SagaEvent::Compensated | SagaEvent::Abandoned { .. } => {}
         }
         self.status = Some(next);
@@ -317,6 +352,11 @@ impl SagaMachine {
                 if in_flight(step) {
                     return Err(fail("another step is still in flight".into()));
                 }
+                if self.cancelled && attempt == 1 {
+                    return Err(fail(format!(
+                        "the saga was cancelled: step {step} does not start"
+                    )));
+                }
                 Ok(Running)
             }
             (Some(Running), &SagaEvent::StepSucceeded { step, .. }) => match step_of(step)? {
@@ -329,6 +369,26 @@ impl SagaMachine {
                     "step {step} is not running attempt {attempt}"
                 ))),
             },
+            (
+                Some(Running),
+                &SagaEvent::UnwindStarted {
+                    failed_step,
+                    ref error,
+                },
+            ) if self.cancelled && self.steps.get(failed_step) == Some(&S::Pending) => {
+                if error.name() != crate::error::names::CANCELLED {
+                    return Err(fail(format!(
+                        "step {failed_step} has not started: only a cancellation unwinds before it"
+                    )));
+                }
+                if self.next_boundary() != Some(failed_step) {
+                    return Err(fail(format!(
+                        "a cancelled saga unwinds before its first step that has not \
+                         started, not before step {failed_step}"
+                    )));
+                }
+                Ok(Compensating)
+            }
             (Some(Running), &SagaEvent::UnwindStarted { failed_step, .. }) => {
                 if !matches!(step_of(failed_step)?, S::Failed { retry: false, .. }) {
                     return Err(fail(format!("step {failed_step} has not failed for good")));
@@ -340,7 +400,25 @@ impl SagaMachine {
                 }
                 Ok(Compensating)
             }
+            (Some(Running), SagaEvent::CancelRequested { .. }) => {
+                if self.cancelled {
+                    return Err(fail("the saga was cancelled already".into()));
+                }
+                if self.steps.is_empty() {
+                    return Err(fail("a saga without steps has nothing to cancel".into()));
+                }
+                match self.cancel_blocker() {
+                    Some(k) => Err(fail(format!(
+                        "step {k} ({:?}) has started: the saga must finish on its own",
+                        self.kinds[k]
+                    ))),
+                    None => Ok(Running),
+                }
+            }
             (Some(Running), SagaEvent::Completed) => {
+                if self.cancelled {
+                    return Err(fail("the saga was cancelled: it cannot complete".into()));
+                }
                 if self.steps.iter().all(|s| *s == S::Succeeded) {
                     Ok(Completed)
                 } else {
@@ -699,5 +777,78 @@ mod tests {
         for s in SagaStatus::ALL {
             assert_eq!(SagaStatus::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn a_cancellation_is_legal_only_before_the_point_of_no_return() {
+        use StepKind::{Compensatable as C, Pivot as P, Retriable as R};
+        let cancel = || SagaEvent::CancelRequested { reason: "r".into() };
+        let cancelled_unwind = |failed_step| SagaEvent::UnwindStarted {
+            failed_step,
+            error: StepError::new(
+                crate::ErrorClass::Terminal,
+                crate::error::names::CANCELLED,
+                "r",
+            ),
+        };
+        let with = |kinds: Vec<StepKind>, events: &[SagaEvent]| {
+            let mut m = SagaMachine::new();
+            m.apply(&SagaEvent::Created {
+                saga: "S".into(),
+                definition_hash: "h".into(),
+                kinds,
+                input: serde_json::Value::Null,
+            })
+            .expect("created");
+            for e in events {
+                m.apply(e).expect("legal");
+            }
+            m
+        };
+        // Step 1 running: legal; it then finishes (and may retry), but step 2 never starts.
+        let mut m = with(vec![C, C, C, P], &[started(0, 1), ok(0), started(1, 1)]);
+        m.apply(&cancel()).expect("cancel while step 1 runs");
+        assert!(m.cancelled());
+        assert!(m.apply(&cancel()).unwrap_err().why.contains("already"));
+        m.apply(&failed(1, 1, true)).expect("its attempt fails");
+        m.apply(&started(1, 2)).expect("and is retried");
+        m.apply(&ok(1)).expect("and succeeds");
+        assert!(
+            m.apply(&started(2, 1))
+                .unwrap_err()
+                .why
+                .contains("cancelled")
+        );
+        assert!(m.apply(&SagaEvent::Completed).is_err());
+        // The unwind starts at the boundary, with `Saga.Cancelled`, and nowhere else.
+        assert!(m.apply(&cancelled_unwind(3)).is_err());
+        let mut wrong_error = m.clone();
+        assert!(
+            wrong_error
+                .apply(&SagaEvent::UnwindStarted {
+                    failed_step: 2,
+                    error: StepError::terminal("no"),
+                })
+                .is_err()
+        );
+        m.apply(&cancelled_unwind(2)).expect("unwind before step 2");
+        assert_eq!(m.status(), Some(SagaStatus::Compensating));
+        assert_eq!(m.failed_step(), Some(2));
+
+        // Refused once a pivot or retriable step, or the last step, has started.
+        for (kinds, events) in [
+            (vec![C, P, R], vec![started(0, 1), ok(0), started(1, 1)]),
+            (vec![C, R, R], vec![started(0, 1), ok(0), started(1, 1)]),
+            (vec![C, C], vec![started(0, 1), ok(0), started(1, 1)]),
+        ] {
+            let mut m = with(kinds.clone(), &events);
+            let err = m.apply(&cancel()).unwrap_err();
+            assert!(err.why.contains("has started"), "{kinds:?}: {err}");
+            assert_eq!(m.cancel_blocker(), Some(1));
+        }
+        // Nothing to cancel in a saga without steps, or one that has ended.
+        assert!(with(vec![], &[]).apply(&cancel()).is_err());
+        let mut done = with(vec![C], &[started(0, 1), ok(0), SagaEvent::Completed]);
+        assert!(done.apply(&cancel()).is_err());
     }
 }
