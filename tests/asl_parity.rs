@@ -246,6 +246,12 @@ fn executor_ending<T>(outcome: &SagaOutcome<T>) -> Ending {
     match outcome {
         SagaOutcome::Completed(_) => Ending::Succeeded,
         SagaOutcome::Compensated { error, .. } => failed(names::COMPENSATED, error),
+        // Step Functions has no cancellation that compensates (StopExecution
+        // aborts); no schedule here cancels.
+        SagaOutcome::Cancelled { .. } => Ending::Failed {
+            saga_error: names::COMPENSATED.to_owned(),
+            cause: names::CANCELLED.to_owned(),
+        },
         SagaOutcome::Stuck {
             direction: Direction::Forward,
             error,

@@ -111,6 +111,7 @@ enum Expected {
     Compensated { failed: String },
     StuckForward { step: String },
     StuckCompensating { step: String },
+    Cancelled { before: String },
 }
 
 fn attempt(plan: &Plan, key: &str, n: usize) -> Behavior {
@@ -282,6 +283,9 @@ proptest! {
                     prop_assert_eq!(&undone, &expected);
                 }
             }
+            SagaOutcome::Cancelled { before_step, .. } => {
+                prop_assert!(false, "cancelled before {before_step}, but nothing cancels here");
+            }
         }
         // Retriable steps run until they succeed or the saga is stuck on them.
         for r in shape.iter().filter(|s| s.starts_with('r')) {
@@ -299,6 +303,7 @@ proptest! {
             SagaOutcome::Compensated { failed_step, .. } => Expected::Compensated { failed: failed_step.to_string() },
             SagaOutcome::Stuck { step, direction: Direction::Forward, .. } => Expected::StuckForward { step: step.to_string() },
             SagaOutcome::Stuck { step, direction: Direction::Compensation, .. } => Expected::StuckCompensating { step: step.to_string() },
+            SagaOutcome::Cancelled { before_step, .. } => Expected::Cancelled { before: before_step.to_string() },
         };
         prop_assert_eq!(actual, model(shape, &plan));
     }

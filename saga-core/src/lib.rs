@@ -153,7 +153,8 @@ pub use context::{Direction, InvalidSagaId, SagaId, StepContext};
 pub use definition::{ArgSource, SagaDefinition, StepDef};
 pub use error::{ErrorClass, StepError, names};
 pub use exec::{
-    Recovered, RecoveryReport, Registry, Runtime, RuntimeBuilder, SagaError, SagaOutcome,
+    CancelError, Cancelled, Recovered, RecoveryReport, Registry, Runtime, RuntimeBuilder,
+    SagaError, SagaOutcome,
 };
 pub use log::{InMemoryLog, SagaLog, SagaStatus, SqliteLog};
 pub use retry::{Jitter, RetryPolicy};

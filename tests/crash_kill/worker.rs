@@ -310,6 +310,10 @@ async fn work() -> i32 {
                 }
                 SagaOutcome::Compensated { .. } => compensated += 1,
                 SagaOutcome::Stuck { .. } => stuck += 1,
+                SagaOutcome::Cancelled { .. } => {
+                    eprintln!("saga {id} was cancelled, but nothing cancels sagas here");
+                    errors += 1;
+                }
             },
             Ok((id, Err(e))) => {
                 eprintln!("saga {id} could not run: {e}");

@@ -23,13 +23,14 @@
 //! a compensatable or pivot step is re-invoked with the same idempotency key
 //! to resolve it, and a compensation is simply run again.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Instrument;
 
 use super::invoke;
 use super::jitter::JitterSource;
-use super::{Inner, Runtime, SagaError, SagaOutcome};
+use super::{Inner, Runtime, SagaError, SagaOutcome, Slot};
 use crate::context::{Direction, SagaId, StepContext};
 use crate::definition::SagaDefinition;
 use crate::error::{ErrorClass, StepError, names};
@@ -52,12 +53,14 @@ pub(super) async fn run<S: Saga>(
         saga: def.name,
         reason: e.to_string(),
     })?;
-    let _active = rt.inner.claim(&id)?;
+    let active = rt.inner.claim(&id)?;
     let run = Run::<S> {
         inner: &rt.inner,
         id,
         def,
         state: S::start(input),
+        slot: active.slot.clone(),
+        cancelled: false,
     };
     run.log(SagaEvent::Created {
         saga: def.name.to_owned(),
@@ -121,11 +124,26 @@ pub(super) async fn resume<S: Saga>(
             def.steps.len()
         )));
     }
+    let slot = rt.inner.slot(&id).unwrap_or_default();
+    if machine.cancelled()
+        && let Some(reason) = history.iter().find_map(|e| match &e.event {
+            SagaEvent::CancelRequested { reason } => Some(reason.clone()),
+            _ => None,
+        })
+    {
+        slot.cancel(reason);
+    }
+    let cancelled = machine.cancelled()
+        && machine
+            .failed_step()
+            .is_some_and(|k| machine.steps().get(k) == Some(&StepState::Pending));
     let mut run = Run::<S> {
         inner: &rt.inner,
         id: id.clone(),
         def,
         state: S::start(input),
+        slot,
+        cancelled,
     };
     for entry in &history {
         if let SagaEvent::StepSucceeded { step, output } = &entry.event {
@@ -168,6 +186,10 @@ struct Run<'r, S: Saga> {
     id: SagaId,
     def: &'static SagaDefinition,
     state: S::State,
+    /// Shared with [`Runtime::cancel`].
+    slot: Arc<Slot>,
+    /// True once the saga unwinds because it was cancelled.
+    cancelled: bool,
 }
 
 impl<S: Saga> Run<'_, S> {
@@ -219,8 +241,21 @@ impl<S: Saga> Run<'_, S> {
         mut cursor: Option<Cursor>,
     ) -> Result<SagaOutcome<S::Output>, SagaError> {
         for (k, step) in self.def.steps.iter().enumerate().skip(from) {
-            let cur = cursor.take().unwrap_or_else(|| self.cursor(k, Op::Forward));
-            match self.invoke(k, Op::Forward, cur).await? {
+            let (cur, gate) = match cursor.take() {
+                Some(cur) => (cur, None),
+                None => {
+                    // A step boundary: the step starts, or the saga was
+                    // cancelled. The gate keeps `Runtime::cancel` out until
+                    // the start is logged.
+                    let gate = self.slot.gate.lock().await;
+                    if let Some(reason) = self.slot.cancelled() {
+                        drop(gate);
+                        return self.after_cancel(k, reason).await;
+                    }
+                    (self.cursor(k, Op::Forward), Some(gate))
+                }
+            };
+            match self.invoke(k, Op::Forward, cur, gate).await? {
                 Attempted::Done(Some(Produced { value, json })) => {
                     self.log(SagaEvent::StepSucceeded {
                         step: k,
@@ -283,6 +318,26 @@ impl<S: Saga> Run<'_, S> {
         self.unwind(k, error, k, None).await
     }
 
+    /// Unwinds a cancelled saga before step `k`, its first step that has not started.
+    async fn after_cancel(
+        mut self,
+        k: usize,
+        reason: String,
+    ) -> Result<SagaOutcome<S::Output>, SagaError> {
+        let error = StepError::new(ErrorClass::Terminal, names::CANCELLED, reason);
+        self.log(SagaEvent::UnwindStarted {
+            failed_step: k,
+            error: error.clone(),
+        })
+        .await?;
+        self.cancelled = true;
+        tracing::info!(
+            before_step = self.def.steps[k].name,
+            "saga cancelled: compensation started"
+        );
+        self.unwind(k, error, k, None).await
+    }
+
     /// Compensates the completed compensatable steps below `below`, last
     /// first; the first with `cursor` if given. `failed_step` failed with `error`.
     async fn unwind(
@@ -299,7 +354,7 @@ impl<S: Saga> Run<'_, S> {
             let cur = cursor
                 .take()
                 .unwrap_or_else(|| self.cursor(j, Op::Compensate));
-            match self.invoke(j, Op::Compensate, cur).await? {
+            match self.invoke(j, Op::Compensate, cur, None).await? {
                 Attempted::Done(_) => {
                     self.log(SagaEvent::CompensationSucceeded { step: j })
                         .await?
@@ -311,12 +366,16 @@ impl<S: Saga> Run<'_, S> {
             }
         }
         self.log(SagaEvent::Compensated).await?;
-        tracing::info!(
-            failed_step = self.def.steps[failed_step].name,
-            "compensation ended: saga compensated"
-        );
+        let step = self.def.steps[failed_step].name;
+        tracing::info!(failed_step = step, "compensation ended: saga compensated");
+        if self.cancelled {
+            return Ok(SagaOutcome::Cancelled {
+                before_step: step,
+                reason: error.message().to_owned(),
+            });
+        }
         Ok(SagaOutcome::Compensated {
-            failed_step: self.def.steps[failed_step].name,
+            failed_step: step,
             error,
         })
     }
@@ -350,7 +409,14 @@ impl<S: Saga> Run<'_, S> {
     /// Runs step `k` (or its compensation) through its phases from `cur`,
     /// with the retries of [`crate::failure`]. An error is the runtime's own
     /// failure; the step's final result is [`Attempted`].
-    async fn invoke(&self, k: usize, op: Op, mut cur: Cursor) -> Result<Attempted, SagaError> {
+    /// `gate`, held for a step's first attempt, is released once its start is logged.
+    async fn invoke(
+        &self,
+        k: usize,
+        op: Op,
+        mut cur: Cursor,
+        mut gate: Option<tokio::sync::MutexGuard<'_, ()>>,
+    ) -> Result<Attempted, SagaError> {
         let step = &self.def.steps[k];
         let direction = match op {
             Op::Forward => Direction::Forward,
@@ -364,6 +430,8 @@ impl<S: Saga> Run<'_, S> {
                 Op::Compensate => SagaEvent::CompensationStarted { step: k, attempt },
             })
             .await?;
+            // The step has started: a cancellation may be recorded now.
+            drop(gate.take());
             let route = match self.inner.bindings.get(step.name, direction) {
                 Some(remote) => Route::Remote(
                     remote,

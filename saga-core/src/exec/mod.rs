@@ -1,6 +1,7 @@
 //! The in-process executor: runs a saga's steps forward, unwinds with
 //! compensations on failure, and records every transition in the saga log first.
 
+mod cancel;
 mod driver;
 mod invoke;
 mod jitter;
@@ -8,10 +9,11 @@ mod ops;
 mod outcome;
 mod registry;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex};
 
+pub use cancel::{CancelError, Cancelled};
 pub use ops::{Recovered, RecoveryReport};
 pub use outcome::{SagaError, SagaOutcome};
 pub use registry::Registry;
@@ -50,30 +52,40 @@ struct Inner {
     registry: Registry,
     redact: Option<Redactor>,
     /// The sagas this runtime is driving now: recovery leaves them alone.
-    active: Mutex<HashSet<SagaId, BuildHasherDefault<IdHasher>>>,
+    active: Mutex<ActiveSet>,
 }
 
+type ActiveSet = HashMap<SagaId, Arc<Slot>, BuildHasherDefault<IdHasher>>;
+
 impl Inner {
-    fn active(&self) -> std::sync::MutexGuard<'_, HashSet<SagaId, BuildHasherDefault<IdHasher>>> {
-        // The set is only inserted into and removed from: a panic cannot
+    fn active(&self) -> std::sync::MutexGuard<'_, ActiveSet> {
+        // The map is only inserted into and removed from: a panic cannot
         // leave it half-changed.
         self.active.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Marks saga `id` as driven by this runtime until the guard drops.
     fn claim(&self, id: &SagaId) -> Result<Claim<'_>, SagaError> {
-        if self.active().insert(id.clone()) {
-            Ok(Claim {
-                inner: self,
-                id: id.clone(),
-            })
-        } else {
-            Err(SagaError::Busy(id.clone()))
+        let mut active = self.active();
+        if active.contains_key(id) {
+            return Err(SagaError::Busy(id.clone()));
         }
+        let slot = Arc::new(Slot::default());
+        active.insert(id.clone(), slot.clone());
+        Ok(Claim {
+            inner: self,
+            id: id.clone(),
+            slot,
+        })
     }
 
     fn is_active(&self, id: &SagaId) -> bool {
-        self.active().contains(id)
+        self.active().contains_key(id)
+    }
+
+    /// The slot of saga `id`, while this runtime drives it.
+    fn slot(&self, id: &SagaId) -> Option<Arc<Slot>> {
+        self.active().get(id).cloned()
     }
 }
 
@@ -81,6 +93,31 @@ impl Inner {
 struct Claim<'a> {
     inner: &'a Inner,
     id: SagaId,
+    slot: Arc<Slot>,
+}
+
+/// What a running saga shares with [`Runtime::cancel`].
+#[derive(Default)]
+struct Slot {
+    /// Held while a step starts and while a cancellation is recorded, so the
+    /// log sees one or the other first, never a step started after the
+    /// saga was cancelled.
+    gate: tokio::sync::Mutex<()>,
+    /// The cancellation's reason, once the log recorded it.
+    cancelled: Mutex<Option<String>>,
+}
+
+impl Slot {
+    fn cancelled(&self) -> Option<String> {
+        self.cancelled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn cancel(&self, reason: String) {
+        *self.cancelled.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+    }
 }
 
 impl Drop for Claim<'_> {

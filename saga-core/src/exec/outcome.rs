@@ -19,6 +19,16 @@ pub enum SagaOutcome<T> {
         /// Its final error.
         error: StepError,
     },
+    /// The saga was cancelled ([`Runtime::cancel`](crate::Runtime::cancel)):
+    /// it stopped before `before_step` and every completed compensatable step
+    /// was compensated. The saga log records it as compensated, with the
+    /// error `Saga.Cancelled`.
+    Cancelled {
+        /// The first step that did not run.
+        before_step: &'static str,
+        /// The reason the caller gave.
+        reason: String,
+    },
     /// The saga cannot proceed on its own. It is recorded in the saga log and
     /// waits for an operator.
     Stuck {
@@ -49,7 +59,9 @@ impl<T> SagaOutcome<T> {
     pub fn status(&self) -> SagaStatus {
         match self {
             SagaOutcome::Completed(_) => SagaStatus::Completed,
-            SagaOutcome::Compensated { .. } => SagaStatus::Compensated,
+            SagaOutcome::Compensated { .. } | SagaOutcome::Cancelled { .. } => {
+                SagaStatus::Compensated
+            }
             SagaOutcome::Stuck { .. } => SagaStatus::Stuck,
         }
     }
