@@ -11,7 +11,9 @@
 //! cargo run --example book_trip -- --fail-at hotel          # compensations run in reverse
 //! cargo run --example book_trip -- --fail-at confirmation   # retried after the pivot
 //! cargo run --example book_trip -- --lambda --fail-at car   # every step on a local Lambda endpoint
+//! cargo run --example book_trip -- --cancel-after hotel     # cancelled while running: stops, compensates
 //! cargo run --example book_trip -- --crash-after car        # the process dies once rent_car has started
+//! cargo run --example book_trip -- cancel <id>              # cancels a saga the log holds unfinished
 //! cargo run --example book_trip -- recover                  # finishes every saga the log holds unfinished
 //! cargo run --example book_trip -- --trace --fail-at car    # with the runtime's tracing spans and events
 //! cargo run --example book_trip -- asl                      # the Step Functions state machine
@@ -22,15 +24,17 @@ use saga_core::invoke::LambdaInvoker;
 use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
 use std::path::PathBuf;
 
-use saga_core::BoxFuture;
 use saga_core::log::{LogEntry, LogError, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use saga_core::prelude::*;
+use saga_core::{BoxFuture, names};
 use trip_saga::functions;
 use trip_saga::*;
 
 struct Args {
     fail_at: Option<String>,
     crash_after: Option<String>,
+    cancel_after: Option<String>,
+    cancel: Option<String>,
     lambda: bool,
     asl: bool,
     recover: bool,
@@ -44,6 +48,8 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
     let mut parsed = Args {
         fail_at: None,
         crash_after: None,
+        cancel_after: None,
+        cancel: None,
         lambda: false,
         asl: false,
         recover: false,
@@ -67,6 +73,17 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 }
                 parsed.crash_after = Some(step);
             }
+            "--cancel-after" => {
+                let step = args.next().unwrap_or_default();
+                if !FAILURE_POINTS.contains(&step.as_str()) {
+                    anyhow::bail!("--cancel-after takes one of {}", FAILURE_POINTS.join(", "));
+                }
+                parsed.cancel_after = Some(step);
+            }
+            "cancel" => match args.next() {
+                Some(id) => parsed.cancel = Some(id),
+                None => anyhow::bail!("cancel takes a saga id"),
+            },
             "--db" => match args.next() {
                 Some(path) => parsed.db = PathBuf::from(path),
                 None => anyhow::bail!("--db takes a file path"),
@@ -79,7 +96,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "-h" | "--help" => {
                 let points = FAILURE_POINTS.join("|");
                 println!(
-                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--fail-at {points}] [--crash-after {points}]\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --crash-after  kill the process once the log records that this step started\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
+                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--fail-at {points}] [--crash-after {points}] [--cancel-after {points}]\n       book_trip [--db FILE] cancel ID\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --crash-after  kill the process once the log records that this step started\n  --cancel-after cancel the saga once the log records that this step succeeded\n  cancel ID      cancel a saga the log holds unfinished (recover then compensates it)\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
                 );
                 return Ok(None);
             }
@@ -89,25 +106,49 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
     Ok(Some(parsed))
 }
 
-/// A saga log that ends the process, as a crash would, right after it has
-/// durably recorded that step `crash_after` started.
-struct CrashAfter {
-    inner: SqliteLog,
-    step: usize,
+/// What the example does at a point of the saga log.
+enum Tap {
+    /// Ends the process, as a crash would, once the step's start is durable.
+    CrashAfterStart,
+    /// Tells `main` once the step's success is durable, and waits until
+    /// `main` has cancelled the saga: a user pressing "cancel" mid-run.
+    CancelAfterSuccess(tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>),
 }
 
-impl SagaLog for CrashAfter {
+/// The SQLite saga log, with a [`Tap`] at one step.
+struct Tapped {
+    inner: SqliteLog,
+    step: usize,
+    tap: Tap,
+}
+
+impl SagaLog for Tapped {
     fn append<'a>(
         &'a self,
         id: &'a SagaId,
         event: SagaEvent,
     ) -> BoxFuture<'a, Result<(), LogError>> {
         Box::pin(async move {
-            let crash = matches!(event, SagaEvent::StepStarted { step, .. } if step == self.step);
+            let at = match (&self.tap, &event) {
+                (Tap::CrashAfterStart, SagaEvent::StepStarted { step, .. })
+                | (Tap::CancelAfterSuccess(_), SagaEvent::StepSucceeded { step, .. }) => {
+                    *step == self.step
+                }
+                _ => false,
+            };
             self.inner.append(id, event).await?;
-            if crash {
-                println!("crash: the process dies now, with saga {id} in flight");
-                std::process::exit(137);
+            match &self.tap {
+                Tap::CrashAfterStart if at => {
+                    println!("crash: the process dies now, with saga {id} in flight");
+                    std::process::exit(137);
+                }
+                Tap::CancelAfterSuccess(main) if at => {
+                    let (done, cancelled) = tokio::sync::oneshot::channel();
+                    if main.send(done).await.is_ok() {
+                        let _ = cancelled.await;
+                    }
+                }
+                _ => {}
             }
             Ok(())
         })
@@ -123,26 +164,45 @@ impl SagaLog for CrashAfter {
     }
 }
 
-/// The runtime's builder on the chosen saga log.
-fn builder(args: &Args) -> anyhow::Result<saga_core::RuntimeBuilder> {
+type CancelSignal = tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>;
+
+/// The runtime's builder on the chosen saga log, and the signal of
+/// `--cancel-after`.
+fn builder(args: &Args) -> anyhow::Result<(saga_core::RuntimeBuilder, Option<CancelSignal>)> {
     let builder = Runtime::builder().register::<BookTrip>();
     if args.memory {
-        return Ok(builder.log(InMemoryLog::new()));
+        return Ok((builder.log(InMemoryLog::new()), None));
     }
     if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
     let log = SqliteLog::open(&args.db)?;
     println!("saga log: {}", args.db.display());
-    Ok(match &args.crash_after {
-        Some(point) => {
-            let step = BookTrip::definition()
-                .step_index(step_of(point))
-                .ok_or_else(|| anyhow::anyhow!("no step for {point}"))?;
-            builder.log(CrashAfter { inner: log, step })
-        }
-        None => builder.log(log),
-    })
+    let step = |point: &str| {
+        BookTrip::definition()
+            .step_index(step_of(point))
+            .ok_or_else(|| anyhow::anyhow!("no step for {point}"))
+    };
+    if let Some(point) = &args.crash_after {
+        let tap = Tap::CrashAfterStart;
+        let log = Tapped {
+            inner: log,
+            step: step(point)?,
+            tap,
+        };
+        return Ok((builder.log(log), None));
+    }
+    if let Some(point) = &args.cancel_after {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let tap = Tap::CancelAfterSuccess(tx);
+        let log = Tapped {
+            inner: log,
+            step: step(point)?,
+            tap,
+        };
+        return Ok((builder.log(log), Some(rx)));
+    }
+    Ok((builder.log(log), None))
 }
 
 /// The step a failure point names.
@@ -156,9 +216,20 @@ fn step_of(point: &str) -> &'static str {
     }
 }
 
+/// Cancels saga `id` in the log; `recover` then compensates it.
+async fn cancel(args: &Args, id: &str) -> anyhow::Result<()> {
+    let runtime = builder(args)?.0.build();
+    let id = SagaId::new(id)?;
+    match runtime.cancel(&id, "cancelled from the command line").await {
+        Ok(answer) => println!("cancel {id}: {answer:?}; `recover` compensates it"),
+        Err(e) => anyhow::bail!("cancel {id}: {e}"),
+    }
+    Ok(())
+}
+
 /// Finishes every unfinished saga in the log and prints what became of each.
 async fn recover(args: &Args) -> anyhow::Result<()> {
-    let runtime = builder(args)?.build();
+    let runtime = builder(args)?.0.build();
     let report = runtime.recover().await?;
     println!("recovered {} unfinished saga(s)", report.sagas.len());
     for saga in &report.sagas {
@@ -177,7 +248,7 @@ async fn lambda_runtime(args: &Args) -> anyhow::Result<(Runtime, LocalLambdaHand
     let local = functions::host(LocalLambda::new()).start().await?;
     println!("local Lambda Invoke endpoint on {}", local.url());
     let lambda = LambdaInvoker::local(local.url());
-    let runtime = functions::bind(builder(args)?, &lambda).build();
+    let runtime = functions::bind(builder(args)?.0, &lambda).build();
     runtime.preflight::<BookTrip>().await?;
     println!("DryRun preflight: every function may be invoked");
     Ok((runtime, local))
@@ -207,11 +278,15 @@ async fn main() -> anyhow::Result<()> {
     if args.recover {
         return recover(&args).await;
     }
-    let (runtime, _local) = if args.lambda {
+    if let Some(id) = &args.cancel {
+        return cancel(&args, id).await;
+    }
+    let (runtime, _local, cancel_signal) = if args.lambda {
         let (rt, local) = lambda_runtime(&args).await?;
-        (rt, Some(local))
+        (rt, Some(local), None)
     } else {
-        (builder(&args)?.build(), None)
+        let (builder, signal) = builder(&args)?;
+        (builder.build(), None, signal)
     };
     let trip = Trip {
         traveller: "Ada".into(),
@@ -227,6 +302,19 @@ async fn main() -> anyhow::Result<()> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();
     let id = SagaId::new(format!("trip-{millis}"))?;
+    if let Some(mut signal) = cancel_signal {
+        // The user presses "cancel" once the log shows the step succeeded.
+        let (runtime, id) = (runtime.clone(), id.clone());
+        tokio::spawn(async move {
+            if let Some(done) = signal.recv().await {
+                match runtime.cancel(&id, "the traveller changed plans").await {
+                    Ok(answer) => println!("cancel: {answer:?}"),
+                    Err(e) => println!("cancel refused: {e}"),
+                }
+                let _ = done.send(());
+            }
+        });
+    }
     let outcome = BookTrip::run_with_id(&runtime, id.clone(), trip).await?;
     match &outcome {
         SagaOutcome::Completed(it) => println!(
@@ -236,6 +324,10 @@ async fn main() -> anyhow::Result<()> {
         SagaOutcome::Compensated { failed_step, error } => {
             println!("outcome: compensated after `{failed_step}` failed: {error}")
         }
+        SagaOutcome::Cancelled {
+            before_step,
+            reason,
+        } => println!("outcome: cancelled before `{before_step}`: {reason}"),
         SagaOutcome::Stuck { step, error, .. } => {
             println!("outcome: stuck at `{step}`: {error}")
         }
@@ -267,9 +359,13 @@ async fn print_log(runtime: &Runtime, id: &SagaId) -> anyhow::Result<()> {
                 "{} failed on attempt {attempt} ({error}), retry: {retry}",
                 name(step)
             ),
+            SagaEvent::UnwindStarted { failed_step, error } if error.name() == names::CANCELLED => {
+                format!("cancelled: unwinding before {}", name(failed_step))
+            }
             SagaEvent::UnwindStarted { failed_step, .. } => {
                 format!("unwinding after {}", name(failed_step))
             }
+            SagaEvent::CancelRequested { reason } => format!("cancel requested: {reason}"),
             SagaEvent::CompensationStarted { step, attempt } => {
                 format!("compensating {}, attempt {attempt}", name(step))
             }

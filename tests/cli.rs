@@ -130,6 +130,8 @@ async fn operators_list_show_draw_resume_abandon_and_recover_a_real_log() {
     let (compensated, _) = book_trip(&db, &["--fail-at", "car"]);
     let (crashed, out) = book_trip(&db, &["--crash-after", "hotel"]);
     assert_eq!(out.status.code(), Some(137), "{}", stdout(&out));
+    let (to_cancel, out) = book_trip(&db, &["--crash-after", "car"]);
+    assert_eq!(out.status.code(), Some(137), "{}", stdout(&out));
     stuck_saga(&db, "stuck-resume", 1).await;
     stuck_saga(&db, "stuck-abandon", 2).await;
 
@@ -226,12 +228,37 @@ async fn operators_list_show_draw_resume_abandon_and_recover_a_real_log() {
         shown.contains("ExecutionAbandoned") && shown.contains("refunded by hand"),
         "{shown}"
     );
+    // A crashed saga is cancelled; recovery then compensates it.
+    let out = ops(
+        &db,
+        &["cancel", &to_cancel, "--reason", "customer withdrew"],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(": cancelled;"), "{}", stdout(&out));
     let out = ops(&db, &["recover"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    for (id, status) in [(&crashed, "completed"), (&to_cancel, "compensated")] {
+        assert!(
+            stdout(&out).contains(&format!("saga {id} (BookTrip): {status}")),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let shown = stdout(&ops(&db, &["show", &to_cancel]));
+    for needle in [
+        "ExecutionCancelRequested",
+        "customer withdrew",
+        "Saga.Cancelled",
+        "ExecutionCompensated",
+    ] {
+        assert!(shown.contains(needle), "{needle} in:\n{shown}");
+    }
+    let out = ops(&db, &["cancel", &done, "--reason", "late"]);
+    assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains(&format!("saga {crashed} (BookTrip): completed")),
+        stderr(&out).contains("is completed: only a running saga is cancelled"),
         "{}",
-        stdout(&out)
+        stderr(&out)
     );
     let again = stdout(&ops(&db, &["recover"]));
     assert!(again.contains("recovered 0 saga(s)"), "{again}");

@@ -6,13 +6,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Operate sagas in a saga log: list, inspect, draw, resume, abandon, recover",
+    about = "Operate sagas in a saga log: list, inspect, draw, cancel, resume, abandon, recover",
     after_help = "Examples:\n  \
         saga-ops --db sagas.db list --status stuck\n  \
         saga-ops --db sagas.db show trip-42\n  \
         saga-ops --db sagas.db diagram BookTrip --run trip-42 --format html --output trip-42.html\n  \
         saga-ops diagram BookTrip --format mermaid\n  \
         saga-ops asl BookTrip > book_trip.asl.json\n  \
+        saga-ops --db sagas.db cancel trip-42 --reason \"customer withdrew\"\n  \
         saga-ops --db sagas.db resume trip-42 --by alice\n  \
         saga-ops --db sagas.db abandon trip-42 --reason \"refunded by hand, ticket 7\"\n  \
         saga-ops --db sagas.db recover\n\n\
@@ -64,6 +65,19 @@ pub(super) enum Command {
     Asl {
         /// The saga's name.
         saga: String,
+    },
+    /// Cancels an unfinished saga whose process died: `recover` then stops it
+    /// before its next step and compensates what completed. Refused once its
+    /// pivot (or last step) has started.
+    #[command(
+        after_help = "Example: saga-ops --db sagas.db cancel trip-42 --reason \"customer withdrew\" && saga-ops --db sagas.db recover"
+    )]
+    Cancel {
+        /// The saga id.
+        id: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
     },
     /// Resumes a stuck saga (or drives on one whose process died).
     #[command(after_help = "Example: saga-ops --db sagas.db resume trip-42 --by alice")]

@@ -10,7 +10,7 @@ use super::args::{Cli, Command, Format};
 use crate::asl::{AslOptions, generate};
 use crate::context::SagaId;
 use crate::definition::SagaDefinition;
-use crate::exec::{Runtime, RuntimeBuilder, SagaError};
+use crate::exec::{CancelError, Cancelled, Runtime, RuntimeBuilder, SagaError};
 use crate::history::ExecutionHistory;
 use crate::log::{LogError, SagaStatus, SqliteLog};
 use crate::report::timestamp;
@@ -198,6 +198,20 @@ pub(super) async fn execute(
             } else {
                 ExitStatus::Ok
             })
+        }
+        Command::Cancel { id, reason } => {
+            let id = saga_id(&id)?;
+            let rt = writer(builder, &db)?;
+            let answer = rt.cancel(&id, reason).await.map_err(|e| match e {
+                CancelError::Log(e) => log_failure(e),
+                e => fail(ExitStatus::Failed, e.to_string()),
+            })?;
+            let said = match answer {
+                Cancelled::Requested => "cancelled",
+                Cancelled::AlreadyRequested => "cancelled already",
+            };
+            let _ = writeln!(out, "saga {id}: {said}; `recover` compensates it");
+            Ok(ExitStatus::Ok)
         }
         Command::Abandon { id, reason } => {
             let id = saga_id(&id)?;

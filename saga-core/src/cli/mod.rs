@@ -12,8 +12,8 @@
 //! }
 //! ```
 //!
-//! Commands: `list`, `show`, `diagram`, `asl`, `resume`, `abandon`,
-//! `recover`; `--help` on each has examples. Exit codes: [`ExitStatus`].
+//! Commands: `list`, `show`, `diagram`, `asl`, `cancel`, `resume`,
+//! `abandon`, `recover`; `--help` on each has examples. Exit codes: [`ExitStatus`].
 //! Available with the `cli` feature.
 
 mod args;
