@@ -115,9 +115,9 @@ enum Tap {
     CancelAfterSuccess(tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>),
 }
 
-/// The SQLite saga log, with a [`Tap`] at one step.
+/// The saga log, with a [`Tap`] at one step.
 struct Tapped {
-    inner: SqliteLog,
+    inner: Box<dyn SagaLog>,
     step: usize,
     tap: Tap,
 }
@@ -170,14 +170,16 @@ type CancelSignal = tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>
 /// `--cancel-after`.
 fn builder(args: &Args) -> anyhow::Result<(saga_core::RuntimeBuilder, Option<CancelSignal>)> {
     let builder = Runtime::builder().register::<BookTrip>();
-    if args.memory {
-        return Ok((builder.log(InMemoryLog::new()), None));
-    }
-    if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let log = SqliteLog::open(&args.db)?;
-    println!("saga log: {}", args.db.display());
+    let log: Box<dyn SagaLog> = if args.memory {
+        Box::new(InMemoryLog::new())
+    } else {
+        if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let log = SqliteLog::open(&args.db)?;
+        println!("saga log: {}", args.db.display());
+        Box::new(log)
+    };
     let step = |point: &str| {
         BookTrip::definition()
             .step_index(step_of(point))
@@ -202,7 +204,7 @@ fn builder(args: &Args) -> anyhow::Result<(saga_core::RuntimeBuilder, Option<Can
         };
         return Ok((builder.log(log), Some(rx)));
     }
-    Ok((builder.log(log), None))
+    Ok((builder.shared_log(log.into()), None))
 }
 
 /// The step a failure point names.

@@ -64,6 +64,18 @@ grep -q "(BookTrip): completed" <<<"$recovered"
 grep -q "rent_car failed on attempt 1 (Saga.Interrupted" <<<"$recovered"
 grep -q "rent_car started, attempt 2" <<<"$recovered"
 
+# Cancelled once the hotel is booked: the car is never rented, hotel and
+# flight are compensated; a started pivot refuses the cancellation.
+cancelled=$(cargo run --quiet --example book_trip -- --memory --cancel-after hotel)
+echo "$cancelled"
+grep -q "outcome: cancelled before \`rent_car\`: the traveller changed plans" <<<"$cancelled"
+grep -o -e "<- cancel_hotel" -e "<- cancel_flight" -e "<- return_car" <<<"$cancelled" | tr '\n' ' ' \
+  | grep -qx "<- cancel_hotel <- cancel_flight "
+too_late=$(cargo run --quiet --example book_trip -- --memory --cancel-after charge)
+echo "$too_late"
+grep -q "cancel refused: .*its pivot step \`charge_card\` has started" <<<"$too_late"
+grep -q "outcome: completed" <<<"$too_late"
+
 if cargo run --quiet --example book_trip -- --fail-at nowhere 2>/dev/null; then
   echo "book_trip accepted an unknown step" >&2
   exit 1
