@@ -6,7 +6,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use super::{LogEntry, LogError, SagaEvent, SagaLog, SagaMachine, SagaStatus, SagaSummary};
+use super::{
+    LogEntry, LogError, Outbox, OutboxEntry, SagaEvent, SagaLog, SagaMachine, SagaStatus,
+    SagaSummary,
+};
 use crate::context::SagaId;
 use crate::saga::BoxFuture;
 
@@ -21,6 +24,16 @@ struct Record {
 #[derive(Default)]
 pub struct InMemoryLog {
     sagas: Mutex<Sagas>,
+    outbox: Mutex<MemoryOutbox>,
+}
+
+/// The outbox: (saga, seq) of every lifecycle event, and the cursors.
+#[derive(Default)]
+struct MemoryOutbox {
+    /// Off unless made [`InMemoryLog::with_outbox`].
+    enabled: bool,
+    entries: Vec<(SagaId, u64)>,
+    cursors: HashMap<String, u64>,
 }
 
 type Sagas = HashMap<SagaId, Record, BuildHasherDefault<IdHasher>>;
@@ -59,6 +72,15 @@ impl InMemoryLog {
         Self::default()
     }
 
+    /// An empty log that also keeps an [`Outbox`] of lifecycle events, for
+    /// a publisher (`saga_core::publish`). Without it, the outbox methods
+    /// answer [`LogError::NoOutbox`].
+    pub fn with_outbox() -> Self {
+        let log = Self::default();
+        log.outbox().enabled = true;
+        log
+    }
+
     fn lock(&self) -> MutexGuard<'_, Sagas> {
         // A panic while holding the lock cannot leave a record half-written:
         // every mutation below is validated first, then applied in one step.
@@ -94,12 +116,92 @@ impl InMemoryLog {
             (_, None) => return Err(LogError::UnknownSaga(id.clone())),
         };
         let seq = record.entries.len() as u64;
+        let lifecycle = event.is_lifecycle();
         record.entries.push(LogEntry {
             seq,
             at: SystemTime::now(),
             event,
         });
+        if lifecycle {
+            // Still under the sagas' lock: the outbox order is the append order.
+            let mut outbox = self.outbox();
+            if outbox.enabled {
+                outbox.entries.push((id.clone(), seq));
+            }
+        }
         Ok(())
+    }
+
+    fn outbox(&self) -> MutexGuard<'_, MemoryOutbox> {
+        self.outbox.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Outbox for InMemoryLog {
+    fn read_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, LogError>> {
+        let sagas = self.lock();
+        let outbox = self.outbox();
+        if !outbox.enabled {
+            return Box::pin(std::future::ready(Err(LogError::NoOutbox)));
+        }
+        let start = usize::try_from(after).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for (i, (id, seq)) in outbox.entries.iter().enumerate().skip(start).take(limit) {
+            let found = sagas.get(id).and_then(|r| {
+                let entry = r.entries.get(usize::try_from(*seq).ok()?)?;
+                let hash = match r.entries.first().map(|e| &e.event) {
+                    Some(SagaEvent::Created {
+                        definition_hash, ..
+                    }) => definition_hash.clone(),
+                    _ => String::new(),
+                };
+                Some((r.saga.clone(), hash, entry.clone()))
+            });
+            let Some((saga, definition_hash, entry)) = found else {
+                return Box::pin(std::future::ready(Err(LogError::Corrupt {
+                    saga_id: Some(id.clone()),
+                    seq: Some(*seq),
+                    reason: "the outbox names an event the log does not hold".into(),
+                })));
+            };
+            out.push(OutboxEntry {
+                pos: i as u64 + 1,
+                saga_id: id.clone(),
+                saga,
+                definition_hash,
+                entry,
+            });
+        }
+        Box::pin(std::future::ready(Ok(out)))
+    }
+
+    fn cursor<'a>(&'a self, consumer: &'a str) -> BoxFuture<'a, Result<u64, LogError>> {
+        let outbox = self.outbox();
+        let pos = match outbox.enabled {
+            true => Ok(outbox.cursors.get(consumer).copied().unwrap_or(0)),
+            false => Err(LogError::NoOutbox),
+        };
+        Box::pin(std::future::ready(pos))
+    }
+
+    fn set_cursor<'a>(
+        &'a self,
+        consumer: &'a str,
+        pos: u64,
+    ) -> BoxFuture<'a, Result<(), LogError>> {
+        let mut outbox = self.outbox();
+        let done = match outbox.enabled {
+            true => {
+                outbox.cursors.insert(consumer.to_owned(), pos);
+                Ok(())
+            }
+            false => Err(LogError::NoOutbox),
+        };
+        Box::pin(std::future::ready(done))
     }
 }
 

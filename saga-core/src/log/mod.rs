@@ -9,6 +9,7 @@ mod codec;
 mod event;
 mod machine;
 mod memory;
+mod outbox;
 mod sqlite;
 
 pub use codec::{DecodeError, decode_event, encode_event};
@@ -16,6 +17,7 @@ pub use event::{LogEntry, SagaEvent};
 pub use machine::{IllegalTransition, MAX_STEPS, SagaMachine, SagaStatus, StepState};
 pub(crate) use memory::IdHasher;
 pub use memory::InMemoryLog;
+pub use outbox::{Outbox, OutboxEntry};
 pub use sqlite::{CommitStats, Durability, SCHEMA_VERSION, SqliteLog, SqliteLogBuilder};
 
 use crate::context::SagaId;
@@ -76,6 +78,10 @@ pub enum LogError {
     /// The log was opened read-only ([`SqliteLog::open_read_only`]).
     #[error("the saga log is open read-only")]
     ReadOnly,
+    /// The log keeps no outbox of lifecycle events: an [`InMemoryLog`] made
+    /// with `new` rather than `with_outbox`.
+    #[error("this saga log keeps no outbox (make it with InMemoryLog::with_outbox)")]
+    NoOutbox,
 }
 
 /// One line per saga: what [`SagaLog::list`] returns.

@@ -37,10 +37,10 @@ use tokio::sync::oneshot;
 
 pub use schema::SCHEMA_VERSION;
 
-use super::{LogEntry, LogError, SagaEvent, SagaLog, SagaStatus, SagaSummary};
+use super::{LogEntry, LogError, Outbox, OutboxEntry, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use crate::context::SagaId;
 use crate::saga::BoxFuture;
-use writer::{Counts, Request, Writer};
+use writer::{Counts, Request, Write, Writer};
 
 /// How far a commit goes before an append resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -312,8 +312,10 @@ impl SagaLog for SqliteLog {
     ) -> BoxFuture<'a, Result<(), LogError>> {
         let (reply, answer) = oneshot::channel();
         let sent = self.send(Request {
-            id: id.clone(),
-            event,
+            write: Write::Append {
+                id: id.clone(),
+                event,
+            },
             reply,
         });
         Box::pin(async move {
@@ -339,5 +341,39 @@ impl SagaLog for SqliteLog {
         status: Option<SagaStatus>,
     ) -> BoxFuture<'_, Result<Vec<SagaSummary>, LogError>> {
         self.read(move |conn| read::list(conn, status))
+    }
+}
+
+impl Outbox for SqliteLog {
+    fn read_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> BoxFuture<'_, Result<Vec<OutboxEntry>, LogError>> {
+        self.read(move |conn| read::outbox_after(conn, after, limit))
+    }
+
+    fn cursor<'a>(&'a self, consumer: &'a str) -> BoxFuture<'a, Result<u64, LogError>> {
+        let consumer = consumer.to_owned();
+        self.read(move |conn| read::outbox_cursor(conn, &consumer))
+    }
+
+    fn set_cursor<'a>(
+        &'a self,
+        consumer: &'a str,
+        pos: u64,
+    ) -> BoxFuture<'a, Result<(), LogError>> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.send(Request {
+            write: Write::Cursor {
+                consumer: consumer.to_owned(),
+                pos,
+            },
+            reply,
+        });
+        Box::pin(async move {
+            sent?;
+            answer.await.map_err(|_| LogError::Closed)?
+        })
     }
 }

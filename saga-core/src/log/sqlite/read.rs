@@ -6,7 +6,7 @@ use rusqlite::{Connection, params};
 
 use crate::context::SagaId;
 use crate::log::codec::decode_event;
-use crate::log::{LogEntry, LogError, SagaMachine, SagaStatus, SagaSummary};
+use crate::log::{LogEntry, LogError, OutboxEntry, SagaMachine, SagaStatus, SagaSummary};
 
 pub(super) fn storage(e: rusqlite::Error) -> LogError {
     LogError::Storage(e.to_string())
@@ -95,6 +95,79 @@ pub(super) fn machine(
         }
     })?;
     Ok(Some((machine, entries.len() as u64)))
+}
+
+/// Up to `limit` outbox entries after position `after`, in order.
+pub(super) fn outbox_after(
+    conn: &Connection,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<OutboxEntry>, LogError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT o.pos, o.saga_id, o.seq, s.saga, s.definition_hash, e.at_ms, e.kind, e.body
+             FROM outbox o
+             JOIN events e ON e.saga_id = o.saga_id AND e.seq = o.seq
+             JOIN sagas s ON s.id = o.saga_id
+             WHERE o.pos > ?1 ORDER BY o.pos LIMIT ?2",
+        )
+        .map_err(storage)?;
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut rows = stmt.query(params![after, limit]).map_err(storage)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(storage)? {
+        let raw: String = row.get(1).map_err(storage)?;
+        let corrupt =
+            |saga_id: Option<SagaId>, seq: Option<u64>, reason: String| LogError::Corrupt {
+                saga_id,
+                seq,
+                reason,
+            };
+        let saga_id = SagaId::new(raw).map_err(|e| corrupt(None, None, e.to_string()))?;
+        let bad = |e: rusqlite::Error| corrupt(Some(saga_id.clone()), None, e.to_string());
+        let pos: i64 = row.get(0).map_err(bad)?;
+        let seq: i64 = row.get(2).map_err(bad)?;
+        let seq =
+            u64::try_from(seq).map_err(|e| corrupt(Some(saga_id.clone()), None, e.to_string()))?;
+        let saga: String = row.get(3).map_err(bad)?;
+        let definition_hash: String = row.get(4).map_err(bad)?;
+        let at: i64 = row.get(5).map_err(bad)?;
+        let kind: String = row.get(6).map_err(bad)?;
+        let body = row
+            .get_ref(7)
+            .map_err(bad)?
+            .as_bytes()
+            .map_err(|e| corrupt(Some(saga_id.clone()), Some(seq), e.to_string()))?;
+        let event = decode_event(&kind, body)
+            .map_err(|e| corrupt(Some(saga_id.clone()), Some(seq), e.to_string()))?;
+        out.push(OutboxEntry {
+            pos: u64::try_from(pos).unwrap_or(0),
+            saga_id,
+            saga,
+            definition_hash,
+            entry: LogEntry {
+                seq,
+                at: time(at),
+                event,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// The position `consumer` has published up to (0 if none).
+pub(super) fn outbox_cursor(conn: &Connection, consumer: &str) -> Result<u64, LogError> {
+    let pos: Option<i64> = conn
+        .prepare_cached("SELECT pos FROM outbox_cursors WHERE consumer = ?1")
+        .map_err(storage)?
+        .query_row(params![consumer], |row| row.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(storage(e)),
+        })?;
+    Ok(pos.and_then(|p| u64::try_from(p).ok()).unwrap_or(0))
 }
 
 /// The sagas with `status` (every saga for `None`), ordered by id.

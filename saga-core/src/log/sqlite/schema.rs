@@ -35,6 +35,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
         body    TEXT NOT NULL,
         PRIMARY KEY (saga_id, seq)
     ) WITHOUT ROWID;",
+    // Version 2: the outbox of lifecycle events, in append order, and the
+    // position each publisher has reached. Events logged before the upgrade
+    // are not in it.
+    "CREATE TABLE outbox (
+        pos     INTEGER PRIMARY KEY AUTOINCREMENT,
+        saga_id TEXT NOT NULL,
+        seq     INTEGER NOT NULL
+    );
+    CREATE TABLE outbox_cursors (
+        consumer TEXT PRIMARY KEY NOT NULL,
+        pos      INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and reads.
@@ -188,22 +200,53 @@ mod tests {
         let path = temp("migrate");
         let mut conn = open(&path, false).unwrap();
         migrate(&mut conn, &path, MIGRATIONS).unwrap();
-        assert_eq!(check_version(&conn, &path, MIGRATIONS.len()).unwrap(), 1);
+        assert_eq!(
+            check_version(&conn, &path, MIGRATIONS.len()).unwrap(),
+            SCHEMA_VERSION
+        );
         // A later version adds a migration: only it runs.
-        let v2 = [MIGRATIONS[0], "ALTER TABLE sagas ADD COLUMN note TEXT"];
-        migrate(&mut conn, &path, &v2).unwrap();
-        migrate(&mut conn, &path, &v2).unwrap();
-        assert_eq!(check_version(&conn, &path, v2.len()).unwrap(), 2);
+        let mut next = MIGRATIONS.to_vec();
+        next.push("ALTER TABLE sagas ADD COLUMN note TEXT");
+        migrate(&mut conn, &path, &next).unwrap();
+        migrate(&mut conn, &path, &next).unwrap();
+        assert_eq!(
+            check_version(&conn, &path, next.len()).unwrap(),
+            SCHEMA_VERSION + 1
+        );
         conn.execute("UPDATE sagas SET note = 'x'", []).unwrap();
-        // This build knows only version 1.
-        assert!(matches!(
-            open_reader(&path, true),
+        // This build does not know that version.
+        match open_reader(&path, true) {
             Err(LogError::NewerSchema {
-                found: 2,
-                supported: 1,
-                ..
-            })
-        ));
+                found, supported, ..
+            }) => assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION)),
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_version_1_log_is_migrated_to_the_outbox_schema() {
+        let path = temp("v1");
+        let mut conn = open(&path, false).unwrap();
+        migrate(&mut conn, &path, &MIGRATIONS[..1]).unwrap();
+        conn.execute(
+            "INSERT INTO sagas VALUES ('s', 'S', 'h', 'null', 'completed', 0, 0)",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let conn = open_writer(&path, Durability::Full).unwrap();
+        assert_eq!(
+            check_version(&conn, &path, MIGRATIONS.len()).unwrap(),
+            SCHEMA_VERSION
+        );
+        let kept: i64 = conn
+            .query_row("SELECT count(*) FROM sagas", [], |r| r.get(0))
+            .unwrap();
+        let outbox: i64 = conn
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((kept, outbox), (1, 0));
         let _ = std::fs::remove_file(&path);
     }
 

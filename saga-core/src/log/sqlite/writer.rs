@@ -21,11 +21,18 @@ use crate::context::SagaId;
 use crate::log::codec::encode_event;
 use crate::log::{LogError, SagaEvent, SagaMachine};
 
-/// One append, with the channel its result goes back on.
+/// One write, with the channel its result goes back on.
 pub(super) struct Request {
-    pub(super) id: SagaId,
-    pub(super) event: SagaEvent,
+    pub(super) write: Write,
     pub(super) reply: oneshot::Sender<Result<(), LogError>>,
+}
+
+/// What a request writes.
+pub(super) enum Write {
+    /// An event of saga `id`.
+    Append { id: SagaId, event: SagaEvent },
+    /// An outbox consumer's position.
+    Cursor { consumer: String, pos: u64 },
 }
 
 /// What the writer knows about an unfinished saga.
@@ -91,7 +98,11 @@ impl Writer {
         let mut requests = std::mem::take(batch).into_iter();
         let mut lost = None;
         for r in requests.by_ref() {
-            match self.stage(&r.id, &r.event, now) {
+            let staging = match &r.write {
+                Write::Append { id, event } => self.stage(id, event, now),
+                Write::Cursor { consumer, pos } => self.stage_cursor(consumer, *pos),
+            };
+            match staging {
                 Ok(()) => staged.push(r),
                 Err(e) => {
                     let _ = r.reply.send(Err(e));
@@ -119,9 +130,13 @@ impl Writer {
         match outcome {
             Ok(()) => {
                 self.counts.commits.fetch_add(1, Ordering::Relaxed);
+                let events = staged
+                    .iter()
+                    .filter(|r| matches!(r.write, Write::Append { .. }))
+                    .count();
                 self.counts
                     .events
-                    .fetch_add(staged.len() as u64, Ordering::Relaxed);
+                    .fetch_add(events as u64, Ordering::Relaxed);
                 for r in staged {
                     let _ = r.reply.send(Ok(()));
                 }
@@ -130,7 +145,9 @@ impl Writer {
                 for r in staged {
                     // The cached state ran ahead of what is stored: forget it,
                     // so the next append reads the stored state back.
-                    self.cache.remove(&r.id);
+                    if let Write::Append { id, .. } = &r.write {
+                        self.cache.remove(id);
+                    }
                     let _ = r
                         .reply
                         .send(Err(LogError::Storage(format!("commit: {why}"))));
@@ -181,6 +198,10 @@ impl Writer {
                 "INSERT INTO events (saga_id, seq, at_ms, kind, step, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             .execute(params![id.as_str(), seq as i64, now, kind, step, body])?;
+            if event.is_lifecycle() {
+                conn.prepare_cached("INSERT INTO outbox (saga_id, seq) VALUES (?1, ?2)")?
+                    .execute(params![id.as_str(), seq as i64])?;
+            }
             if let Some(after) = machine.status()
                 && before.is_some()
                 && before != Some(after)
@@ -213,6 +234,24 @@ impl Writer {
             self.cache.remove(id);
         }
         Ok(())
+    }
+}
+
+impl Writer {
+    /// Writes an outbox consumer's position into the open transaction.
+    fn stage_cursor(&mut self, consumer: &str, pos: u64) -> Result<(), LogError> {
+        let pos = i64::try_from(pos).unwrap_or(i64::MAX);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO outbox_cursors (consumer, pos) VALUES (?1, ?2)
+                 ON CONFLICT (consumer) DO UPDATE SET pos = excluded.pos",
+            )
+            .and_then(|mut stmt| stmt.execute(params![consumer, pos]))
+            .map(|_| ())
+            .map_err(|e| {
+                self.batch_lost = true;
+                storage_ctx(&format!("outbox cursor {consumer:?}"), &e)
+            })
     }
 }
 
