@@ -144,6 +144,7 @@ pub mod failure;
 pub mod history;
 pub mod invoke;
 pub mod log;
+pub mod publish;
 pub mod report;
 mod retry;
 mod saga;

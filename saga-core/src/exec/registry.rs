@@ -110,7 +110,7 @@ impl Registry {
     }
 
     /// Adds every saga of `other`.
-    pub(super) fn extend(&mut self, other: &Registry) {
+    pub(crate) fn extend(&mut self, other: &Registry) {
         for &entry in &other.entries {
             self.merge(entry);
         }
