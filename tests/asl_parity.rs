@@ -30,7 +30,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,7 +48,7 @@ use serde_json::{Value, json};
 use trip_saga::functions::*;
 use trip_saga::*;
 
-use common::tools;
+use common::moto::Moto;
 
 /// What a faulty function does.
 #[derive(Debug, Clone, Copy)]
@@ -156,56 +155,9 @@ async fn endpoint(shared: (&Record, &Faults, &Calls)) -> LocalLambdaHandle {
         .expect("the local Invoke endpoint starts")
 }
 
-/// moto's server, stopped by PID when dropped.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start_moto(lambda_port: u16) -> Moto {
-    let bin = tools::required("SAGA_MOTO_SERVER", "moto's moto_server");
-    let port = tools::free_port();
-    let log_path = std::env::temp_dir().join(format!("saga-parity-moto-{port}.log"));
-    let log = std::fs::File::create(&log_path).expect("moto's log file");
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_PORT", lambda_port.to_string())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("moto_server starts");
-    let mut moto = Moto { child, port };
-    let http = reqwest::Client::new();
-    let config = format!("http://127.0.0.1:{port}/moto-api/config");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let enabled = http
-            .post(&config)
-            .json(&json!({ "stepfunctions": { "execute_state_machine": true } }))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if enabled {
-            return moto;
-        }
-        let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Ok(Some(status)) = moto.child.try_wait() {
-            panic!("moto_server exited ({status}) before it served:\n{}", log());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "moto did not start on port {port}:\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let config = json!({ "stepfunctions": { "execute_state_machine": true } });
+    Moto::start(&[("MOTO_PORT", lambda_port.to_string())], Some(config)).await
 }
 
 fn sfn_client(port: u16) -> Client {

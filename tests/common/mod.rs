@@ -3,6 +3,7 @@
 //! keyed by saga id, so tests running in parallel never see each other.
 #![allow(dead_code)]
 
+pub mod moto;
 pub mod tools;
 
 use std::collections::BTreeMap;
