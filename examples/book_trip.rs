@@ -12,6 +12,7 @@
 //! cargo run --example book_trip -- --fail-at confirmation   # retried after the pivot
 //! cargo run --example book_trip -- --lambda --fail-at car   # every step on a local Lambda endpoint
 //! cargo run --example book_trip -- --cancel-after hotel     # cancelled while running: stops, compensates
+//! cargo run --example book_trip -- --memory --events        # with its lifecycle events, as JSON lines
 //! cargo run --example book_trip -- --crash-after car        # the process dies once rent_car has started
 //! cargo run --example book_trip -- cancel <id>              # cancels a saga the log holds unfinished
 //! cargo run --example book_trip -- recover                  # finishes every saga the log holds unfinished
@@ -23,9 +24,11 @@ use saga_core::asl::{self, AslOptions};
 use saga_core::invoke::LambdaInvoker;
 use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use saga_core::log::{LogEntry, LogError, SagaEvent, SagaLog, SagaStatus, SagaSummary};
+use saga_core::log::{LogEntry, LogError, Outbox, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use saga_core::prelude::*;
+use saga_core::publish::{JsonLines, Publisher};
 use saga_core::{BoxFuture, names};
 use trip_saga::functions;
 use trip_saga::*;
@@ -35,6 +38,7 @@ struct Args {
     crash_after: Option<String>,
     cancel_after: Option<String>,
     cancel: Option<String>,
+    events: bool,
     lambda: bool,
     asl: bool,
     recover: bool,
@@ -50,6 +54,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         crash_after: None,
         cancel_after: None,
         cancel: None,
+        events: false,
         lambda: false,
         asl: false,
         recover: false,
@@ -89,6 +94,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
                 None => anyhow::bail!("--db takes a file path"),
             },
             "--memory" => parsed.memory = true,
+            "--events" => parsed.events = true,
             "--trace" => parsed.trace = true,
             "--lambda" => parsed.lambda = true,
             "asl" => parsed.asl = true,
@@ -96,7 +102,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "-h" | "--help" => {
                 let points = FAILURE_POINTS.join("|");
                 println!(
-                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--fail-at {points}] [--crash-after {points}] [--cancel-after {points}]\n       book_trip [--db FILE] cancel ID\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --crash-after  kill the process once the log records that this step started\n  --cancel-after cancel the saga once the log records that this step succeeded\n  cancel ID      cancel a saga the log holds unfinished (recover then compensates it)\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
+                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--fail-at {points}] [--crash-after {points}] [--cancel-after {points}] [--events]\n       book_trip [--db FILE] cancel ID\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --crash-after  kill the process once the log records that this step started\n  --cancel-after cancel the saga once the log records that this step succeeded\n  --events       print the saga lifecycle events (JSON lines) published from the log's outbox\n  cancel ID      cancel a saga the log holds unfinished (recover then compensates it)\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
                 );
                 return Ok(None);
             }
@@ -117,7 +123,7 @@ enum Tap {
 
 /// The saga log, with a [`Tap`] at one step.
 struct Tapped {
-    inner: Box<dyn SagaLog>,
+    inner: Arc<dyn SagaLog>,
     step: usize,
     tap: Tap,
 }
@@ -166,45 +172,53 @@ impl SagaLog for Tapped {
 
 type CancelSignal = tokio::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>;
 
-/// The runtime's builder on the chosen saga log, and the signal of
-/// `--cancel-after`.
-fn builder(args: &Args) -> anyhow::Result<(saga_core::RuntimeBuilder, Option<CancelSignal>)> {
+/// The runtime's builder on the chosen saga log, the signal of
+/// `--cancel-after`, and the log's outbox of lifecycle events.
+struct Setup {
+    builder: saga_core::RuntimeBuilder,
+    cancel: Option<CancelSignal>,
+    outbox: Arc<dyn Outbox>,
+}
+
+fn builder(args: &Args) -> anyhow::Result<Setup> {
     let builder = Runtime::builder().register::<BookTrip>();
-    let log: Box<dyn SagaLog> = if args.memory {
-        Box::new(InMemoryLog::new())
+    let (log, outbox): (Arc<dyn SagaLog>, Arc<dyn Outbox>) = if args.memory {
+        let log = Arc::new(InMemoryLog::with_outbox());
+        (log.clone(), log)
     } else {
         if let Some(dir) = args.db.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let log = SqliteLog::open(&args.db)?;
+        let log = Arc::new(SqliteLog::open(&args.db)?);
         println!("saga log: {}", args.db.display());
-        Box::new(log)
+        (log.clone(), log)
     };
     let step = |point: &str| {
         BookTrip::definition()
             .step_index(step_of(point))
             .ok_or_else(|| anyhow::anyhow!("no step for {point}"))
     };
-    if let Some(point) = &args.crash_after {
-        let tap = Tap::CrashAfterStart;
-        let log = Tapped {
+    let (tap, cancel) = match (&args.crash_after, &args.cancel_after) {
+        (Some(point), _) => (Some((step(point)?, Tap::CrashAfterStart)), None),
+        (None, Some(point)) => {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            (Some((step(point)?, Tap::CancelAfterSuccess(tx))), Some(rx))
+        }
+        (None, None) => (None, None),
+    };
+    let builder = match tap {
+        Some((step, tap)) => builder.log(Tapped {
             inner: log,
-            step: step(point)?,
+            step,
             tap,
-        };
-        return Ok((builder.log(log), None));
-    }
-    if let Some(point) = &args.cancel_after {
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let tap = Tap::CancelAfterSuccess(tx);
-        let log = Tapped {
-            inner: log,
-            step: step(point)?,
-            tap,
-        };
-        return Ok((builder.log(log), Some(rx)));
-    }
-    Ok((builder.shared_log(log.into()), None))
+        }),
+        None => builder.shared_log(log),
+    };
+    Ok(Setup {
+        builder,
+        cancel,
+        outbox,
+    })
 }
 
 /// The step a failure point names.
@@ -220,7 +234,7 @@ fn step_of(point: &str) -> &'static str {
 
 /// Cancels saga `id` in the log; `recover` then compensates it.
 async fn cancel(args: &Args, id: &str) -> anyhow::Result<()> {
-    let runtime = builder(args)?.0.build();
+    let runtime = builder(args)?.builder.build();
     let id = SagaId::new(id)?;
     match runtime.cancel(&id, "cancelled from the command line").await {
         Ok(answer) => println!("cancel {id}: {answer:?}; `recover` compensates it"),
@@ -231,7 +245,7 @@ async fn cancel(args: &Args, id: &str) -> anyhow::Result<()> {
 
 /// Finishes every unfinished saga in the log and prints what became of each.
 async fn recover(args: &Args) -> anyhow::Result<()> {
-    let runtime = builder(args)?.0.build();
+    let runtime = builder(args)?.builder.build();
     let report = runtime.recover().await?;
     println!("recovered {} unfinished saga(s)", report.sagas.len());
     for saga in &report.sagas {
@@ -250,7 +264,7 @@ async fn lambda_runtime(args: &Args) -> anyhow::Result<(Runtime, LocalLambdaHand
     let local = functions::host(LocalLambda::new()).start().await?;
     println!("local Lambda Invoke endpoint on {}", local.url());
     let lambda = LambdaInvoker::local(local.url());
-    let runtime = functions::bind(builder(args)?.0, &lambda).build();
+    let runtime = functions::bind(builder(args)?.builder, &lambda).build();
     runtime.preflight::<BookTrip>().await?;
     println!("DryRun preflight: every function may be invoked");
     Ok((runtime, local))
@@ -283,12 +297,31 @@ async fn main() -> anyhow::Result<()> {
     if let Some(id) = &args.cancel {
         return cancel(&args, id).await;
     }
-    let (runtime, _local, cancel_signal) = if args.lambda {
+    let (runtime, _local, cancel_signal, outbox) = if args.lambda {
         let (rt, local) = lambda_runtime(&args).await?;
-        (rt, Some(local), None)
+        (rt, Some(local), None, None)
     } else {
-        let (builder, signal) = builder(&args)?;
-        (builder.build(), None, signal)
+        let setup = builder(&args)?;
+        (
+            setup.builder.build(),
+            None,
+            setup.cancel,
+            Some(setup.outbox),
+        )
+    };
+    // --events: a publisher beside the saga prints each lifecycle event as
+    // JSON; SNS, SQS and EventBridge sinks work the same way.
+    let publisher = match (args.events, outbox) {
+        (true, Some(outbox)) => Some(
+            Publisher::new(
+                outbox,
+                JsonLines::new("book_trip --events", std::io::stdout()),
+            )
+            .registry(runtime.registry())
+            .poll_interval(std::time::Duration::from_millis(20))
+            .spawn(),
+        ),
+        _ => None,
     };
     let trip = Trip {
         traveller: "Ada".into(),
@@ -318,6 +351,9 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let outcome = BookTrip::run_with_id(&runtime, id.clone(), trip).await?;
+    if let Some(publisher) = publisher {
+        publisher.stop().await?;
+    }
     match &outcome {
         SagaOutcome::Completed(it) => println!(
             "outcome: completed; flight {}, hotel {}, car {}",

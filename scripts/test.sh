@@ -76,6 +76,13 @@ echo "$too_late"
 grep -q "cancel refused: .*its pivot step \`charge_card\` has started" <<<"$too_late"
 grep -q "outcome: completed" <<<"$too_late"
 
+# Lifecycle events from the log's outbox, as JSON lines.
+events=$(cargo run --quiet --example book_trip -- --memory --events --fail-at car)
+echo "$events"
+[ "$(grep -c '^{"version":1,' <<<"$events")" -eq 7 ] || { echo "expected 7 lifecycle events" >&2; exit 1; }
+grep -q '"type":"compensation_started".*"step":"rent_car","error":{"name":"Saga.Terminal"' <<<"$events"
+grep -q '"type":"saga_compensated"' <<<"$events"
+
 if cargo run --quiet --example book_trip -- --fail-at nowhere 2>/dev/null; then
   echo "book_trip accepted an unknown step" >&2
   exit 1

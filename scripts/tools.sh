@@ -2,7 +2,7 @@
 # Installs the external tools the gated tests drive, from the package
 # registries, into .ci/cache (ignored by git), and exports their paths:
 #   SAGA_CARGO_LAMBDA  cargo-lambda 1.9.2 (PyPI wheel)     tests/cargo_lambda.rs
-#   SAGA_MOTO_SERVER   moto[server] 5.2.5 (PyPI)           tests/asl_parity.rs
+#   SAGA_MOTO_SERVER   moto[server] 5.2.5 (PyPI)           tests/asl_parity.rs, tests/events.rs
 #   SAGA_ASL_VALIDATOR asl-validator 4.0.0 (npm)           tests/asl_lint.rs
 #   SAGA_STATELINT     @wmfs/statelint 1.30.0 (npm)        tests/asl_lint.rs
 #   SAGA_DOT           Graphviz dot (Debian graphviz)      tests/observe.rs
