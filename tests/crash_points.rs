@@ -1,7 +1,8 @@
 //! Exhaustive, deterministic crash points, in process.
 //!
 //! Every saga shape of up to five steps (compensatable steps, at most one
-//! pivot, retriable steps) runs under every failure schedule, and is crashed
+//! pivot, retriable steps) runs under every failure schedule (including a
+//! cancellation requested from inside a step), and is crashed
 //! after each saga-log append in two ways:
 //!
 //! - `before-effect`: append k is stored, then the log reports a failure, so
@@ -55,6 +56,10 @@ pub struct Schedule {
     /// Its compensation fails retryably on its first `COMP_RETRIES` calls,
     /// changing nothing: it succeeds on the last call its budget allows.
     comp_exhaust: Option<String>,
+    /// Cancels the saga (`Runtime::cancel`) from inside this step, on every
+    /// call: the saga stops after it and compensates. The request is one
+    /// more log append, so a crash can fall before or after it.
+    cancel_at: Option<String>,
 }
 
 /// The retries of every step (`retry(max_attempts = 3)` below).
@@ -73,6 +78,7 @@ impl fmt::Display for Schedule {
             ("comp_fail_once", &self.comp_fail_once),
             ("comp_ambiguous", &self.comp_ambiguous),
             ("comp_exhaust", &self.comp_exhaust),
+            ("cancel_at", &self.cancel_at),
         ] {
             if let Some(step) = step {
                 parts.push(format!("{what}@{step}"));
@@ -163,6 +169,35 @@ fn context() -> StepContext {
     StepContext::current().expect("steps run inside a step context")
 }
 
+/// The runtime driving the saga now (the crashing one, then the
+/// recovering one), for steps that cancel their own saga.
+static CURRENT: Mutex<Option<Runtime>> = Mutex::new(None);
+
+fn drive_with(rt: &Runtime) {
+    *CURRENT.lock().unwrap_or_else(|p| p.into_inner()) = Some(rt.clone());
+}
+
+/// Cancels the saga from inside `cancel_at`'s step, on every call (an
+/// answer of `AlreadyRequested` changes nothing). If the log fails the
+/// request (it crashed), the step gives up before its effect, as a process
+/// that died there would.
+async fn cancel_here(input: &Schedule) -> Result<(), StepError> {
+    let ctx = context();
+    if !is(&input.cancel_at, ctx.step()) {
+        return Ok(());
+    }
+    let rt = CURRENT.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some(rt) = rt else {
+        return Ok(());
+    };
+    match rt.cancel(ctx.saga_id(), "cancelled by the schedule").await {
+        Err(saga_core::CancelError::Log(e)) => Err(StepError::ambiguous(format!(
+            "the cancellation failed: {e}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Every forward step: applies its effect once per idempotency key.
 fn forward(input: &Schedule, prev: u64) -> Result<u64, StepError> {
     let ctx = context();
@@ -240,6 +275,7 @@ macro_rules! compensatable {
     ($($name:ident / $undo:ident),*) => {$(
         #[saga_step(compensate = $undo, retry(max_attempts = 3, interval_seconds = 1, backoff_rate = 1.0))]
         async fn $name(input: &Schedule, prev: &u64) -> Result<u64, StepError> {
+            cancel_here(input).await?;
             forward(input, *prev)
         }
         async fn $undo(input: &Schedule, prev: &u64, out: u64) -> Result<(), StepError> {
@@ -259,6 +295,7 @@ macro_rules! retriable {
 
 #[saga_step(compensate = undo_c1, retry(max_attempts = 3, interval_seconds = 1, backoff_rate = 1.0))]
 async fn c1(input: &Schedule) -> Result<u64, StepError> {
+    cancel_here(input).await?;
     forward(input, 0)
 }
 async fn undo_c1(input: &Schedule, out: u64) -> Result<(), StepError> {
@@ -426,6 +463,24 @@ fn schedules(shape: &Shape) -> Vec<Schedule> {
             ..none()
         });
     }
+    // A cancellation from each compensatable step but the last (once the
+    // last step has started, nothing is left to stop before), alone and with
+    // an ambiguous compensation of that step.
+    let last = shape.steps.len().saturating_sub(1);
+    for (i, &(step, kind)) in shape.steps.iter().enumerate() {
+        if kind != StepKind::Compensatable || i == last {
+            continue;
+        }
+        out.push(Schedule {
+            cancel_at: Some(step.to_owned()),
+            ..none()
+        });
+        out.push(Schedule {
+            cancel_at: Some(step.to_owned()),
+            comp_ambiguous: Some(step.to_owned()),
+            ..none()
+        });
+    }
     for (j, &(undone, kind)) in shape.steps.iter().enumerate() {
         if kind != StepKind::Compensatable {
             continue;
@@ -483,6 +538,8 @@ struct CrashingLog {
     after_crash: AtomicUsize,
     /// For append n (from 1), the calls of its saga's steps made before it.
     calls_before: Mutex<Vec<usize>>,
+    /// The kind of the append that failed first.
+    crashed_at: Mutex<Option<&'static str>>,
 }
 
 impl CrashingLog {
@@ -494,6 +551,7 @@ impl CrashingLog {
             appends: AtomicUsize::new(0),
             after_crash: AtomicUsize::new(0),
             calls_before: Mutex::new(Vec::new()),
+            crashed_at: Mutex::new(None),
         })
     }
 
@@ -526,6 +584,9 @@ impl SagaLog for CrashingLog {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(calls_of(id));
             let n = self.appends.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.crashed() {
+                *self.crashed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(event.kind());
+            }
             match self.variant {
                 Variant::BeforeEffect if n == self.k => {
                     self.inner.append(id, event).await?;
@@ -585,6 +646,7 @@ fn expected_status(shape: &Shape, schedule: &Schedule) -> SagaStatus {
     match &schedule.terminal {
         Some(step) if shape.kind(step) == StepKind::Retriable => SagaStatus::Stuck,
         Some(_) => SagaStatus::Compensated,
+        None if schedule.cancel_at.is_some() => SagaStatus::Compensated,
         None => SagaStatus::Completed,
     }
 }
@@ -766,6 +828,7 @@ async fn baseline(shape: &Shape, id: SagaId, schedule: &Schedule) -> Baseline {
     let inner = Arc::new(InMemoryLog::new());
     let log = CrashingLog::new(inner.clone(), usize::MAX, Variant::AfterEffect);
     let rt = runtime(log.clone());
+    drive_with(&rt);
     let outcome = (shape.run)(rt.clone(), id.clone(), schedule.clone())
         .await
         .unwrap_or_else(|e| panic!("{where_}: the run failed: {e}"));
@@ -824,6 +887,7 @@ async fn crash_point(
     let log = CrashingLog::new(inner.clone(), k, variant);
     let crashed = {
         let rt = runtime(log.clone());
+        drive_with(&rt);
         (shape.run)(rt, id.clone(), schedule.clone()).await
     };
     if inner.history(id).await.is_ok() {
@@ -836,8 +900,11 @@ async fn crash_point(
         Err(SagaError::Log(LogError::Storage(reason))) if reason == "crash" => {}
         Err(e) => problems.push(format!("the crashed run failed otherwise: {e}")),
     }
+    // A failed `cancel_requested` goes to the step that asked, not to the
+    // executor: the executor meets the crash at its next append.
     let after = log.after_crash.load(Ordering::SeqCst);
-    if after > 0 {
+    let canceller = *log.crashed_at.lock().expect("lock") == Some("cancel_requested");
+    if after > usize::from(canceller) {
         problems.push(format!("{after} appends after the failed one"));
     }
     let stored = inner.history(id).await.unwrap_or_default();
@@ -861,6 +928,7 @@ async fn crash_point(
     }
 
     let rt = runtime(inner.clone());
+    drive_with(&rt);
     let before = rt.sagas(None).await.expect("list");
     let report = rt.recover().await.expect("recover lists the log");
     let after_list = rt.sagas(None).await.expect("list");
