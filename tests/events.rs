@@ -163,6 +163,34 @@ async fn lifecycle_events_follow_the_frozen_schema() {
     ));
 }
 
+/// A sink that passes batches on, and reports the first accepted one as
+/// failed while `armed`: an acknowledgement lost after the sink took it.
+struct LoseAck {
+    inner: Box<dyn EventSink>,
+    armed: AtomicBool,
+}
+
+impl EventSink for LoseAck {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn publish<'a>(
+        &'a self,
+        events: &'a [LifecycleEvent],
+    ) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            self.inner.publish(events).await?;
+            if self.armed.swap(false, Ordering::SeqCst) {
+                return Err(PublishError::Sink {
+                    sink: self.inner.name().to_owned(),
+                    message: "the acknowledgement was lost".into(),
+                });
+            }
+            Ok(())
+        })
+    }
+}
+
 /// A sink that fails while `down` is set.
 struct Flaky {
     down: Arc<AtomicBool>,
@@ -383,13 +411,37 @@ impl Wiring {
 
     /// One publisher per sink, over `log`.
     fn publishers(&self, log: &Arc<SqliteLog>, rt: &Runtime) -> Vec<Publisher> {
+        self.publishers_losing_acks(log, rt, false)
+    }
+
+    /// With `lose_ack`, each sink's first accepted batch is reported as failed.
+    fn publishers_losing_acks(
+        &self,
+        log: &Arc<SqliteLog>,
+        rt: &Runtime,
+        lose_ack: bool,
+    ) -> Vec<Publisher> {
         let outbox: Arc<dyn Outbox> = log.clone();
+        let wrap = |sink: Box<dyn EventSink>| LoseAck {
+            inner: sink,
+            armed: AtomicBool::new(lose_ack),
+        };
         vec![
-            Publisher::new(outbox.clone(), SqsSink::new(self.sqs.clone(), &self.direct)),
-            Publisher::new(outbox.clone(), SnsSink::new(self.sns.clone(), &self.topic)),
+            Publisher::new(
+                outbox.clone(),
+                wrap(Box::new(SqsSink::new(self.sqs.clone(), &self.direct))),
+            ),
+            Publisher::new(
+                outbox.clone(),
+                wrap(Box::new(SnsSink::new(self.sns.clone(), &self.topic))),
+            ),
             Publisher::new(
                 outbox,
-                EventBridgeSink::new(self.eventbridge.clone(), "default", SOURCE),
+                wrap(Box::new(EventBridgeSink::new(
+                    self.eventbridge.clone(),
+                    "default",
+                    SOURCE,
+                ))),
             ),
         ]
         .into_iter()
@@ -635,12 +687,14 @@ async fn sns_sqs_and_eventbridge_subscribers_receive_exactly_the_saga_events() {
     let _ = BookTrip::run_with_id(&rt, id, trip(None))
         .await
         .expect("run");
-    for p in wiring.publishers(&log, &rt) {
+    for p in wiring.publishers_losing_acks(&log, &rt, true) {
         let cursor = log.cursor(p.consumer_name()).await.expect("cursor");
-        assert_eq!(p.publish_pending().await.expect("publish"), 7);
-        log.set_cursor(p.consumer_name(), cursor)
-            .await
-            .expect("lose the ack");
+        assert!(p.publish_pending().await.is_err(), "the ack is lost");
+        assert_eq!(
+            log.cursor(p.consumer_name()).await.expect("cursor"),
+            cursor,
+            "a batch without an ack does not move the cursor"
+        );
         assert_eq!(p.publish_pending().await.expect("publish again"), 7);
     }
     let [direct, via_sns, via_eventbridge] = wiring.drain_all().await;

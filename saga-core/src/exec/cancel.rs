@@ -71,8 +71,18 @@ impl Runtime {
         reason: impl Into<String>,
     ) -> Result<Cancelled, CancelError> {
         let reason = reason.into();
-        // A step that fails for good between the read and the append makes
-        // the log refuse the request; the next read shows why.
+        // The log refuses `CancelRequested` unless the saga is running, has
+        // steps, has no cancellation recorded yet, and has started neither
+        // a pivot or retriable step nor its last step
+        // (`SagaMachine::cancel_blocker`). The checks below apply the same
+        // rules to what was read, so a refusal means the history moved on
+        // between the read and the append. No step starts for the first
+        // time meanwhile (the gate, or the claim), but the step in flight,
+        // a compensatable one before the last, can still end the forward
+        // run: once it has failed for good, the unwind start or the stuck
+        // record takes the saga out of `Running` (the failure alone does
+        // not). Another writer of the log may also have recorded a
+        // cancellation. The next read shows why.
         let mut refused = None;
         for _ in 0..3 {
             // Either this runtime drives the saga, and the request goes

@@ -196,7 +196,9 @@ impl Outbox for InMemoryLog {
         let mut outbox = self.outbox();
         let done = match outbox.enabled {
             true => {
-                outbox.cursors.insert(consumer.to_owned(), pos);
+                // A cursor never moves back.
+                let cursor = outbox.cursors.entry(consumer.to_owned()).or_insert(0);
+                *cursor = (*cursor).max(pos);
                 Ok(())
             }
             false => Err(LogError::NoOutbox),

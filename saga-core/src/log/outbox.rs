@@ -38,7 +38,9 @@ pub trait Outbox: Send + Sync + 'static {
     /// The position `consumer` has published up to (0 if none).
     fn cursor<'a>(&'a self, consumer: &'a str) -> BoxFuture<'a, Result<u64, LogError>>;
 
-    /// Records, durably, that `consumer` has published up to `pos`.
+    /// Records, durably, that `consumer` has published up to `pos`. A
+    /// cursor never moves back: a `pos` below the stored one (a late or
+    /// concurrent publisher sharing the name) leaves the cursor where it is.
     fn set_cursor<'a>(&'a self, consumer: &'a str, pos: u64)
     -> BoxFuture<'a, Result<(), LogError>>;
 }

@@ -9,6 +9,24 @@ use crate::log::{OutboxEntry, SagaEvent};
 /// under a new version; consumers should accept versions they know.
 pub const EVENT_SCHEMA_VERSION: u32 = 1;
 
+/// The most bytes of free text (an error's name or message, a reason) an
+/// event carries. SNS, SQS and EventBridge refuse messages over 256 KiB, and
+/// an event they refuse would hold its publisher's cursor for good.
+const MAX_TEXT_BYTES: usize = 4096;
+
+/// `text`, cut to at most [`MAX_TEXT_BYTES`] bytes on a char boundary,
+/// with `…` appended when cut.
+fn cap_text(text: &str) -> String {
+    if text.len() <= MAX_TEXT_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_TEXT_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -87,10 +105,12 @@ pub struct LifecycleEvent {
     /// know the saga's definition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
-    /// The error, for `compensation_started`.
+    /// The error, for `compensation_started`. Its name and message are cut
+    /// to 4096 bytes (then end in `…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<EventError>,
-    /// The reason, for `saga_stuck` and `saga_abandoned`.
+    /// The reason, for `saga_stuck` and `saga_abandoned`, cut to 4096 bytes
+    /// (then ending in `…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -116,8 +136,8 @@ impl LifecycleEvent {
                 LifecycleKind::CompensationStarted,
                 Some(*failed_step),
                 Some(EventError {
-                    name: error.name().to_owned(),
-                    message: error.message().to_owned(),
+                    name: cap_text(error.name()),
+                    message: cap_text(error.message()),
                 }),
                 None,
             ),
@@ -130,13 +150,13 @@ impl LifecycleEvent {
                 LifecycleKind::SagaStuck,
                 Some(*step),
                 None,
-                Some(reason.clone()),
+                Some(cap_text(reason)),
             ),
             SagaEvent::Abandoned { reason } => (
                 LifecycleKind::SagaAbandoned,
                 None,
                 None,
-                Some(reason.clone()),
+                Some(cap_text(reason)),
             ),
             _ => return None,
         };
@@ -159,5 +179,58 @@ impl LifecycleEvent {
     pub fn to_json(&self) -> String {
         // A struct of strings and numbers always serialises.
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::SagaId;
+    use crate::log::LogEntry;
+
+    /// 10,000 chars: 4095 ASCII bytes, then two-byte chars, one of which
+    /// straddles the 4096-byte cap.
+    fn long_text() -> String {
+        "a".repeat(MAX_TEXT_BYTES - 1) + &"é".repeat(10_000 - (MAX_TEXT_BYTES - 1))
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_char_boundary() {
+        let long = long_text();
+        assert_eq!(long.chars().count(), 10_000);
+        let capped = cap_text(&long);
+        assert!(capped.len() <= MAX_TEXT_BYTES + '…'.len_utf8(), "{}", capped.len());
+        assert!(capped.ends_with('…'));
+        // The straddling 'é' is dropped whole, not split.
+        assert_eq!(capped, "a".repeat(MAX_TEXT_BYTES - 1) + "…");
+        assert!(std::str::from_utf8(capped.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn short_text_is_kept() {
+        assert_eq!(cap_text("car is not available"), "car is not available");
+        let exact = "x".repeat(MAX_TEXT_BYTES);
+        assert_eq!(cap_text(&exact), exact);
+    }
+
+    #[test]
+    fn events_carry_capped_reasons() {
+        let entry = OutboxEntry {
+            pos: 1,
+            saga_id: SagaId::new("trip-1").expect("id"),
+            saga: "BookTrip".into(),
+            definition_hash: "h".into(),
+            entry: LogEntry {
+                seq: 3,
+                at: std::time::SystemTime::UNIX_EPOCH,
+                event: SagaEvent::Abandoned {
+                    reason: long_text(),
+                },
+            },
+        };
+        let event = LifecycleEvent::from_entry(&entry, None).expect("a lifecycle event");
+        let reason = event.reason.expect("a reason");
+        assert!(reason.len() <= MAX_TEXT_BYTES + '…'.len_utf8());
+        assert!(reason.ends_with('…'));
     }
 }

@@ -127,12 +127,17 @@ impl Publisher {
         }
     }
 
-    /// Runs the publisher on a task of its own until the handle stops it.
+    /// Runs the publisher on a task of its own until
+    /// [`PublisherHandle::stop`] stops it. Dropping the handle instead
+    /// leaves the publisher running for the life of the runtime.
     pub fn spawn(self) -> PublisherHandle {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             self.run(async {
-                let _ = rx.await;
+                // A dropped handle is no stop signal: keep publishing.
+                if rx.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             })
             .await;
             // A last pass, so nothing logged before the stop waits for the next start.
@@ -142,7 +147,12 @@ impl Publisher {
     }
 }
 
-/// A publisher running on its own task.
+/// A publisher running on its own task, from [`Publisher::spawn`].
+///
+/// [`PublisherHandle::stop`] stops it after a last pass. Dropping the
+/// handle does not stop it: the publisher keeps running, detached, until
+/// the runtime shuts down, and can then no longer be stopped.
+#[must_use = "dropping a PublisherHandle leaves the publisher running and unstoppable; call `stop()` to stop it"]
 pub struct PublisherHandle {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<usize, PublishError>>,

@@ -238,13 +238,14 @@ impl Writer {
 }
 
 impl Writer {
-    /// Writes an outbox consumer's position into the open transaction.
+    /// Writes an outbox consumer's position into the open transaction. The
+    /// stored position only moves forward: a lower `pos` leaves it as is.
     fn stage_cursor(&mut self, consumer: &str, pos: u64) -> Result<(), LogError> {
         let pos = i64::try_from(pos).unwrap_or(i64::MAX);
         self.conn
             .prepare_cached(
                 "INSERT INTO outbox_cursors (consumer, pos) VALUES (?1, ?2)
-                 ON CONFLICT (consumer) DO UPDATE SET pos = excluded.pos",
+                 ON CONFLICT (consumer) DO UPDATE SET pos = max(pos, excluded.pos)",
             )
             .and_then(|mut stmt| stmt.execute(params![consumer, pos]))
             .map(|_| ())
