@@ -93,6 +93,7 @@ async fn stuck_saga(db: &Path, id: &str, step: usize) {
         saga: def.name.into(),
         definition_hash: def.hash().into(),
         kinds: def.steps.iter().map(|s| s.kind).collect(),
+        groups: def.group_pairs(),
         input,
     }];
     for k in 0..step {
@@ -372,6 +373,7 @@ fn bad_input_gives_a_clear_message_and_a_non_zero_exit() {
             saga: def.name.into(),
             definition_hash: "fnv1a64:0000000000000001".into(),
             kinds: def.steps.iter().map(|s| s.kind).collect(),
+            groups: def.group_pairs(),
             input: serde_json::json!({"traveller": "Ada", "from": "LHR", "to": "JFK"}),
         },
     ))

@@ -328,7 +328,7 @@ async fn r1_first(input: &Schedule) -> Result<u64, StepError> {
 retriable!(r1, r2, r3, r4, r5);
 
 // ---------------------------------------------------------------------------
-// The 35 shapes, each a saga that chains its steps' outputs.
+// The 35 straight-line shapes, each a saga that chains its steps' outputs.
 
 macro_rules! chain_saga {
     ($name:ident, $input:ident, [$($body:tt)*], $prev:ident,) => {
@@ -348,11 +348,11 @@ macro_rules! shapes {
     ($($name:ident: $first:ident $($rest:ident)*;)*) => {
         $(chain_saga!($name, input, [let $first = $first(&input);], $first, $($rest)*);)*
 
-        fn shapes() -> Vec<Shape> {
+        fn line_shapes() -> Vec<Shape> {
             vec![$(Shape::of::<$name>()),*]
         }
 
-        fn register_all(builder: RuntimeBuilder) -> RuntimeBuilder {
+        fn register_lines(builder: RuntimeBuilder) -> RuntimeBuilder {
             builder$(.register::<$name>())*
         }
     };
@@ -396,11 +396,61 @@ shapes! {
     C4P1R0: c1 c2 c3 c4 p;
 }
 
+// Four shapes with parallel groups: in the middle, before a pivot, at the
+// end with three branches, and of retriable steps after a pivot.
+saga! {
+    saga G1(input: Schedule) -> u64 {
+        let c1 = c1(&input);
+        let (c2, c3) = join!(c2(&input, &c1), c3(&input, &c1));
+        let c4 = c4(&input, &c3);
+        c4
+    }
+    saga G2(input: Schedule) -> u64 {
+        let c1 = c1(&input);
+        let (c2, _) = join!(c2(&input, &c1), c3(&input, &c1));
+        let p = p(&input, &c2);
+        let r1 = r1(&input, &p);
+        r1
+    }
+    saga G3(input: Schedule) -> u64 {
+        let c1 = c1(&input);
+        let (_, _, c4) = join!(c2(&input, &c1), c3(&input, &c1), c4(&input, &c1));
+        c4
+    }
+    saga G4(input: Schedule) -> u64 {
+        let c1 = c1(&input);
+        let p = p(&input, &c1);
+        let (_, r2) = join!(r1(&input, &p), r2(&input, &p));
+        r2
+    }
+}
+
+fn shapes() -> Vec<Shape> {
+    let mut all = line_shapes();
+    all.extend([
+        Shape::of::<G1>(),
+        Shape::of::<G2>(),
+        Shape::of::<G3>(),
+        Shape::of::<G4>(),
+    ]);
+    all
+}
+
+fn register_all(builder: RuntimeBuilder) -> RuntimeBuilder {
+    register_lines(builder)
+        .register::<G1>()
+        .register::<G2>()
+        .register::<G3>()
+        .register::<G4>()
+}
+
 type Running = Pin<Box<dyn Future<Output = Result<SagaOutcome<u64>, SagaError>>>>;
 
 struct Shape {
     name: &'static str,
     steps: Vec<(&'static str, StepKind)>,
+    /// The steps that start together with each step: its parallel group, or itself.
+    stages: Vec<std::ops::Range<usize>>,
     run: fn(Runtime, SagaId, Schedule) -> Running,
 }
 
@@ -418,6 +468,7 @@ impl Shape {
         Shape {
             name: def.name,
             steps: def.steps.iter().map(|s| (s.name, s.kind)).collect(),
+            stages: (0..def.steps.len()).map(|k| def.stage(k)).collect(),
             run: run_saga::<S>,
         }
     }
@@ -433,8 +484,20 @@ impl Shape {
 
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let steps: Vec<&str> = self.steps.iter().map(|(name, _)| *name).collect();
-        write!(f, "{}[{}]", self.name, steps.join(","))
+        let mut parts = Vec::new();
+        for (k, &(name, _)) in self.steps.iter().enumerate() {
+            let stage = &self.stages[k];
+            if stage.len() > 1 && stage.start != k {
+                continue;
+            }
+            let names: Vec<&str> = self.steps[stage.clone()].iter().map(|(n, _)| *n).collect();
+            parts.push(if names.len() > 1 {
+                names.join("||")
+            } else {
+                name.to_owned()
+            });
+        }
+        write!(f, "{}[{}]", self.name, parts.join(","))
     }
 }
 
@@ -463,12 +526,12 @@ fn schedules(shape: &Shape) -> Vec<Schedule> {
             ..none()
         });
     }
-    // A cancellation from each compensatable step but the last (once the
-    // last step has started, nothing is left to stop before), alone and with
-    // an ambiguous compensation of that step.
-    let last = shape.steps.len().saturating_sub(1);
+    // A cancellation from each compensatable step outside the last stage
+    // (once the last step or group has started, nothing is left to stop
+    // before), alone and with an ambiguous compensation of that step.
+    let n = shape.steps.len();
     for (i, &(step, kind)) in shape.steps.iter().enumerate() {
-        if kind != StepKind::Compensatable || i == last {
+        if kind != StepKind::Compensatable || shape.stages[i].end == n {
             continue;
         }
         out.push(Schedule {
@@ -658,39 +721,81 @@ fn expected_status(shape: &Shape, schedule: &Schedule) -> SagaStatus {
 /// compensatable or pivot step then moves to its resolve phase, with a fresh
 /// budget, so it ends as it would have. A retriable step and a compensation
 /// instead retry every error from one budget: if the schedule already needs
-/// that whole budget (`exhaust`, `comp_exhaust`), the interruption is one
-/// failure too many and the saga ends stuck at that step, as the failure
-/// rules prescribe. That happens when the crash interrupts one of its
-/// attempts: after `step_started` (or `compensation_started`) is stored and
-/// before the attempt's result is, that is a `before-effect` crash at that
-/// append, or an `after-effect` crash at the last attempt, the one that
-/// succeeded. An `after-effect` crash at an earlier attempt replaces a
-/// recorded failure with the interruption and changes nothing.
+/// that whole budget (`exhaust`, `comp_exhaust`), an interruption that
+/// replaces no recorded failure is one failure too many, and the saga ends
+/// stuck at that step, as the failure rules prescribe. That is the case when
+/// the crash leaves one of its attempts started and unfinished in the log,
+/// and either that attempt never ran (its failure would have been one of the
+/// budget's) or it was the last attempt, the one that succeeds. An
+/// interrupted earlier attempt that ran failed anyway: the interruption
+/// replaces its failure and changes nothing. In a straight line only a crash
+/// at the attempt's own start can leave it unfinished; in a parallel group a
+/// crash anywhere while it runs can.
 ///
-/// Returns the step where such a crash leaves the saga stuck.
+/// `at_crash` holds the ledger entries of the saga right after the crash.
+/// Returns the step where such a crash leaves the saga stuck, and whether
+/// its effect took place.
 fn spends_budget(
     shape: &Shape,
     schedule: &Schedule,
     base: &Baseline,
     k: usize,
-    variant: Variant,
-) -> Option<(usize, Direction)> {
-    let event = base.events.get(k.checked_sub(1)?)?;
-    let (step, attempt, last, direction) = match *event {
-        SagaEvent::StepStarted { step, attempt }
-            if is(&schedule.exhaust, shape.steps[step].0)
-                && shape.steps[step].1 == StepKind::Retriable =>
-        {
-            (step, attempt, STEP_RETRIES + 1, Direction::Forward)
+    at_crash: &BTreeMap<String, Effect>,
+) -> Option<(usize, Direction, bool)> {
+    let stored = base.events.get(..k)?;
+    for (i, &(name, kind)) in shape.steps.iter().enumerate() {
+        let candidates = [
+            (
+                is(&schedule.exhaust, name) && kind == StepKind::Retriable,
+                Direction::Forward,
+                STEP_RETRIES + 1,
+            ),
+            (
+                is(&schedule.comp_exhaust, name),
+                Direction::Compensation,
+                COMP_RETRIES + 1,
+            ),
+        ];
+        for (applies, direction, last) in candidates {
+            if !applies {
+                continue;
+            }
+            // The attempt of step `i` in flight when the log stopped, if any.
+            let mut in_flight = None;
+            for event in stored {
+                match (event, direction) {
+                    (&SagaEvent::StepStarted { step, attempt }, Direction::Forward)
+                    | (
+                        &SagaEvent::CompensationStarted { step, attempt },
+                        Direction::Compensation,
+                    ) if step == i => in_flight = Some(attempt),
+                    (
+                        &SagaEvent::StepFailed { step, .. }
+                        | &SagaEvent::StepSucceeded { step, .. },
+                        Direction::Forward,
+                    )
+                    | (
+                        &SagaEvent::CompensationFailed { step, .. }
+                        | &SagaEvent::CompensationSucceeded { step },
+                        Direction::Compensation,
+                    ) if step == i => in_flight = None,
+                    _ => {}
+                }
+            }
+            let Some(attempt) = in_flight else {
+                continue;
+            };
+            let calls = at_crash.get(name).map_or(0, |e| match direction {
+                Direction::Forward => e.forward_calls,
+                Direction::Compensation => e.comp_calls,
+            });
+            let ran = calls >= attempt;
+            if !ran || attempt == last {
+                return Some((i, direction, ran && attempt == last));
+            }
         }
-        SagaEvent::CompensationStarted { step, attempt }
-            if is(&schedule.comp_exhaust, shape.steps[step].0) =>
-        {
-            (step, attempt, COMP_RETRIES + 1, Direction::Compensation)
-        }
-        _ => return None,
-    };
-    (variant == Variant::BeforeEffect || attempt == last).then_some((step, direction))
+    }
+    None
 }
 
 /// The net effects of a saga that a crash left stuck at `step` (see
@@ -710,8 +815,10 @@ fn stuck_net(
         let Some(n) = base.net.get(name) else {
             continue;
         };
+        // A parallel sibling of a stuck branch ran to its end.
+        let sibling = i != step && shape.stages[step].contains(&i);
         let net = match direction {
-            Direction::Forward if i < step || (i == step && ran) => n.clone(),
+            Direction::Forward if i < step || sibling || (i == step && ran) => n.clone(),
             Direction::Forward if i == step => Net::default(),
             Direction::Forward => continue,
             Direction::Compensation if i > step || (i == step && ran) => n.clone(),
@@ -893,6 +1000,7 @@ async fn crash_point(
     if inner.history(id).await.is_ok() {
         known.insert(id.to_string());
     }
+    let at_crash = entries_of(id);
     let mut problems = Vec::new();
     match crashed {
         Ok(_) if log.crashed() => problems.push("the run ignored a failed append".into()),
@@ -958,8 +1066,8 @@ async fn crash_point(
     }
     problems.extend(check_end(shape, status, &entries, &history));
     let net: BTreeMap<String, Net> = entries.iter().map(|(s, e)| (s.clone(), e.net())).collect();
-    let spent = spends_budget(shape, schedule, base, k, variant);
-    if let Some((step, direction)) = spent {
+    let spent = spends_budget(shape, schedule, base, k, &at_crash);
+    if let Some((step, direction, ran)) = spent {
         let stuck_there = matches!(
             history.last().map(|e| &e.event),
             Some(SagaEvent::Stuck { step: s, .. }) if *s == step
@@ -970,7 +1078,6 @@ async fn crash_point(
                 shape.steps[step].0
             ));
         }
-        let ran = variant == Variant::AfterEffect;
         let expected = stuck_net(shape, base, step, direction, ran);
         if net != expected {
             problems.push(format!(
@@ -1003,7 +1110,7 @@ async fn crash_point(
 async fn every_crash_point_recovers_to_the_uncrashed_end() {
     let started = std::time::Instant::now();
     let shapes = shapes();
-    assert_eq!(shapes.len(), 35);
+    assert_eq!(shapes.len(), 39);
     let mut known = BTreeSet::new();
     let mut failures = Vec::new();
     let (mut runs, mut explored, mut expected, mut stuck_by_budget) = (0, 0, 0, 0);
@@ -1050,7 +1157,7 @@ async fn every_crash_point_recovers_to_the_uncrashed_end() {
         .filter(|id| !known.contains(id))
         .collect();
     println!(
-        "crash points: {explored} explored over {runs} runs (35 shapes); \
+        "crash points: {explored} explored over {runs} runs (39 shapes, 4 with parallel groups); \
          {stuck_by_budget} left stuck by a spent retry budget; {} failures; in {:.1?}",
         failures.len(),
         started.elapsed()

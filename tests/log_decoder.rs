@@ -55,6 +55,7 @@ fn event() -> impl Strategy<Value = SagaEvent> {
                         StepKind::Retriable
                     ][k as usize])
                     .collect(),
+                groups: Vec::new(),
                 input,
             }),
         (step.clone(), attempt.clone())

@@ -31,6 +31,7 @@ fn created(kinds: Vec<StepKind>) -> SagaEvent {
         saga: "Trip".into(),
         definition_hash: "fnv1a64:0123456789abcdef".into(),
         kinds,
+        groups: Vec::new(),
         input: json!({"traveller": "Ada", "nested": [1, {"ü": null}]}),
     }
 }

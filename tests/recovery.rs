@@ -285,6 +285,7 @@ async fn changed_unregistered_and_unreadable_sagas_are_refused_one_by_one() {
         saga: saga.into(),
         definition_hash: hash.into(),
         kinds: kinds_of(),
+        groups: Vec::new(),
         input,
     };
     let changed = fresh_id("changed");

@@ -7,7 +7,7 @@ pub use std::future::Future;
 use crate::error::StepError;
 use crate::invoke::{Route, payload};
 use crate::saga::{Invocation, Op, Produced, StateError, Stored};
-use crate::step::{RunsAfter, Step, StepReturn};
+use crate::step::{BranchBeside, RunsAfter, Step, StepReturn};
 
 /// The compensation "future" of a step that has none.
 pub type NoCompensation = std::future::Ready<Result<(), StepError>>;
@@ -31,6 +31,13 @@ pub const fn is_step<S: Step>() {}
 
 /// Compile-time check that `Next` may run right after `Prev`.
 pub const fn runs_after<Prev: Step, Next: Step + RunsAfter<Prev::Kind>>() {}
+
+/// Compile-time check that `Next` may be a parallel branch beside `Prev`.
+pub const fn branch_beside<Prev: Step, Next: Step>()
+where
+    Next::Kind: BranchBeside<Prev::Kind>,
+{
+}
 
 /// Starts running or compensating step `S` with `args`, in-process or on the
 /// remote function `route` names; `output` is the step's recorded output,

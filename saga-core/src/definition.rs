@@ -68,6 +68,28 @@ fn accepts_null<T: serde::de::DeserializeOwned>() -> bool {
     serde_json::from_value::<T>(serde_json::Value::Null).is_ok()
 }
 
+/// A parallel group: the steps `start..end` of one `join!`, which run
+/// concurrently. Each step of the group is one branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Group {
+    /// The index of the group's first step.
+    pub start: usize,
+    /// One past the index of its last step.
+    pub end: usize,
+}
+
+impl Group {
+    /// The steps of the group.
+    pub fn steps(self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+
+    /// True when step `k` is one of the group's branches.
+    pub fn contains(self, k: usize) -> bool {
+        self.start <= k && k < self.end
+    }
+}
+
 /// The static definition of a saga.
 #[derive(Debug, Serialize)]
 pub struct SagaDefinition {
@@ -77,6 +99,9 @@ pub struct SagaDefinition {
     pub input: &'static str,
     /// The steps, in forward order.
     pub steps: &'static [StepDef],
+    /// The parallel groups, in order; a step outside them runs alone.
+    #[serde(skip_serializing_if = "<[Group]>::is_empty")]
+    pub groups: &'static [Group],
     #[serde(skip)]
     hash: OnceLock<String>,
 }
@@ -92,8 +117,31 @@ impl SagaDefinition {
             name,
             input,
             steps,
+            groups: &[],
             hash: OnceLock::new(),
         }
+    }
+
+    /// The same definition with parallel groups. Called by `saga!` for a
+    /// saga with `join!`.
+    pub const fn parallel(mut self, groups: &'static [Group]) -> SagaDefinition {
+        self.groups = groups;
+        self
+    }
+
+    /// The parallel group step `k` belongs to, if any.
+    pub fn group_of(&self, k: usize) -> Option<Group> {
+        self.groups.iter().copied().find(|g| g.contains(k))
+    }
+
+    /// The steps that start together with step `k`: its group, or `k` alone.
+    pub fn stage(&self, k: usize) -> std::ops::Range<usize> {
+        self.group_of(k).map_or(k..k + 1, Group::steps)
+    }
+
+    /// The groups as the saga log records them: `[start, end]` pairs.
+    pub fn group_pairs(&self) -> Vec<[usize; 2]> {
+        self.groups.iter().map(|g| [g.start, g.end]).collect()
     }
 
     /// The index of the step called `name`.
@@ -146,6 +194,13 @@ impl SagaDefinition {
                     }
                 }
             }
+            // Only a saga with groups hashes them, so that the hashes of
+            // sagas without any stay as they were.
+            for g in self.groups {
+                h.write("parallel");
+                h.write(&g.start.to_string());
+                h.write(&g.end.to_string());
+            }
             format!("fnv1a64:{:016x}", h.0)
         })
     }
@@ -195,6 +250,18 @@ mod tests {
         assert_eq!(a.hash(), a2.hash());
         assert_ne!(a.hash(), b.hash());
         assert!(a.hash().starts_with("fnv1a64:"));
+    }
+
+    #[test]
+    fn groups_change_the_hash_and_give_stages() {
+        const TWO: &[StepDef] = &[A[0], StepDef { name: "b", ..A[0] }];
+        static GROUPS: &[Group] = &[Group { start: 0, end: 2 }];
+        let plain = SagaDefinition::new("S", "x", TWO);
+        let joined = SagaDefinition::new("S", "x", TWO).parallel(GROUPS);
+        assert_ne!(plain.hash(), joined.hash());
+        assert_eq!(joined.stage(1), 0..2);
+        assert_eq!(plain.stage(1), 1..2);
+        assert_eq!(joined.group_pairs(), vec![[0, 2]]);
     }
 
     #[test]

@@ -151,7 +151,7 @@ mod saga;
 mod step;
 
 pub use context::{Direction, InvalidSagaId, SagaId, StepContext};
-pub use definition::{ArgSource, SagaDefinition, StepDef};
+pub use definition::{ArgSource, Group, SagaDefinition, StepDef};
 pub use error::{ErrorClass, StepError, names};
 pub use exec::{
     CancelError, Cancelled, Recovered, RecoveryReport, Registry, Runtime, RuntimeBuilder,
@@ -161,7 +161,7 @@ pub use log::{InMemoryLog, SagaLog, SagaStatus, SqliteLog};
 pub use retry::{Jitter, RetryPolicy};
 pub use saga::{BoxFuture, Invocation, Op, Produced, Saga, StateError, Stored};
 pub use saga_macros::{saga, saga_step};
-pub use step::{KindMarker, RunsAfter, Step, StepKind, StepReturn, kind};
+pub use step::{BranchBeside, KindMarker, RunsAfter, Step, StepKind, StepReturn, kind};
 
 /// Everything a saga definition needs: `use saga_core::prelude::*;`.
 pub mod prelude {

@@ -117,3 +117,19 @@ impl<T, E: Into<StepError>> StepReturn for Result<T, E> {
     note = "move `{Self}` before the pivot, or mark it `#[saga_step(retriable)]`"
 )]
 pub trait RunsAfter<K> {}
+
+/// Implemented by a step kind whose steps may run as parallel branches
+/// beside steps of kind `K`.
+///
+/// `saga!` requires it for each pair of neighbouring branches of a `join!`:
+/// the branches of one group are all compensatable (before the pivot) or all
+/// retriable (after it), and a pivot never runs in a group.
+#[diagnostic::on_unimplemented(
+    message = "a `{Self}` step cannot be a parallel branch beside a `{K}` step",
+    label = "the branches of one `join!` are all compensatable or all retriable",
+    note = "a pivot runs alone: move it out of the `join!`"
+)]
+pub trait BranchBeside<K> {}
+
+impl BranchBeside<kind::Compensatable> for kind::Compensatable {}
+impl BranchBeside<kind::Retriable> for kind::Retriable {}

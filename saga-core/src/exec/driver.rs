@@ -30,6 +30,7 @@ use tracing::Instrument;
 
 use super::invoke;
 use super::jitter::JitterSource;
+use super::join;
 use super::{Inner, Runtime, SagaError, SagaOutcome, Slot};
 use crate::context::{Direction, SagaId, StepContext};
 use crate::definition::SagaDefinition;
@@ -61,11 +62,13 @@ pub(super) async fn run<S: Saga>(
         state: S::start(input),
         slot: active.slot.clone(),
         cancelled: false,
+        skip: Vec::new(),
     };
     run.log(SagaEvent::Created {
         saga: def.name.to_owned(),
         definition_hash: def.hash().to_owned(),
         kinds: def.steps.iter().map(|s| s.kind).collect(),
+        groups: def.group_pairs(),
         input: input_json,
     })
     .await?;
@@ -144,6 +147,7 @@ pub(super) async fn resume<S: Saga>(
         state: S::start(input),
         slot,
         cancelled,
+        skip: Vec::new(),
     };
     for entry in &history {
         if let SagaEvent::StepSucceeded { step, output } = &entry.event {
@@ -190,6 +194,10 @@ struct Run<'r, S: Saga> {
     slot: Arc<Slot>,
     /// True once the saga unwinds because it was cancelled.
     cancelled: bool,
+    /// Steps at or after the unwind's first step that did not complete (the
+    /// failed step, and parallel branches that failed or never started):
+    /// they have nothing to compensate.
+    skip: Vec<usize>,
 }
 
 impl<S: Saga> Run<'_, S> {
@@ -231,6 +239,7 @@ impl<S: Saga> Run<'_, S> {
             policy,
             counters: None,
             attempt: 1,
+            started: false,
         }
     }
 
@@ -240,7 +249,35 @@ impl<S: Saga> Run<'_, S> {
         from: usize,
         mut cursor: Option<Cursor>,
     ) -> Result<SagaOutcome<S::Output>, SagaError> {
-        for (k, step) in self.def.steps.iter().enumerate().skip(from) {
+        let mut k = from;
+        while let Some(step) = self.def.steps.get(k) {
+            let stage = self.def.stage(k);
+            if stage.len() > 1 && cursor.is_none() {
+                // A parallel group's boundary: every branch's start is
+                // logged before any runs, under the gate.
+                let gate = self.slot.gate.lock().await;
+                if let Some(reason) = self.slot.cancelled() {
+                    drop(gate);
+                    return self.after_cancel(k, reason).await;
+                }
+                let mut plans = Vec::with_capacity(stage.len());
+                for j in stage.clone() {
+                    self.log(SagaEvent::StepStarted {
+                        step: j,
+                        attempt: 1,
+                    })
+                    .await?;
+                    let mut cur = self.cursor(j, Op::Forward);
+                    cur.started = true;
+                    plans.push(Plan::Go(cur));
+                }
+                drop(gate);
+                if let Some((j, error, exit)) = self.group(stage.clone(), plans).await? {
+                    return self.after_failure(j, error, exit).await;
+                }
+                k = stage.end;
+                continue;
+            }
             let (cur, gate) = match cursor.take() {
                 Some(cur) => (cur, None),
                 None => {
@@ -270,6 +307,7 @@ impl<S: Saga> Run<'_, S> {
                     return self.after_failure(k, error, exit).await;
                 }
             }
+            k += 1;
         }
         self.log(SagaEvent::Completed).await?;
         tracing::info!("saga completed");
@@ -290,8 +328,83 @@ impl<S: Saga> Run<'_, S> {
         }
     }
 
+    /// Runs the branches of the parallel group `stage` together, each from
+    /// its `plan`, and stores the outputs of those that succeeded. Returns
+    /// the branch the saga ends at, if any did not: the first stuck one, or
+    /// else the first that failed for good.
+    async fn group(
+        &mut self,
+        stage: std::ops::Range<usize>,
+        plans: Vec<Plan>,
+    ) -> Result<Option<(usize, StepError, Exit)>, SagaError> {
+        let results = join::try_all(
+            stage
+                .clone()
+                .zip(plans)
+                .map(|(k, plan)| self.branch(k, plan)),
+        )
+        .await?;
+        let (mut stuck, mut failed) = (None, None);
+        for (k, result) in stage.zip(results) {
+            match result {
+                Branch::Done => {}
+                Branch::Produced(value) => {
+                    S::store(&mut self.state, k, Stored::Value(value))
+                        .map_err(|e| self.broken(e))?;
+                }
+                Branch::Failed { error, exit } => {
+                    self.skip.push(k);
+                    let first = if exit == Exit::Unwind {
+                        &mut failed
+                    } else {
+                        &mut stuck
+                    };
+                    first.get_or_insert((k, error, exit));
+                }
+            }
+        }
+        Ok(stuck.or(failed))
+    }
+
+    /// Runs one branch of a parallel group to its end from `plan`, and logs
+    /// its success.
+    async fn branch(&self, k: usize, plan: Plan) -> Result<Branch, SagaError> {
+        let cur = match plan {
+            Plan::Done => return Ok(Branch::Done),
+            Plan::Ended(error, exit) => return Ok(Branch::Failed { error, exit }),
+            Plan::Go(cur) => cur,
+            Plan::Wait(cur, last) => {
+                cur.wait(&last).await;
+                cur
+            }
+            Plan::Interrupted(mut cur, attempt) => {
+                match self
+                    .fail(k, Op::Forward, &mut cur, interrupted(attempt))
+                    .await?
+                {
+                    Some(Attempted::Failed { error, exit }) => {
+                        return Ok(Branch::Failed { error, exit });
+                    }
+                    _ => cur,
+                }
+            }
+        };
+        match self.invoke(k, Op::Forward, cur, None).await? {
+            Attempted::Done(Some(Produced { value, json })) => {
+                self.log(SagaEvent::StepSucceeded {
+                    step: k,
+                    output: json,
+                })
+                .await?;
+                Ok(Branch::Produced(value))
+            }
+            Attempted::Done(None) => Err(self.broken(StateError::Missing(self.def.steps[k].name))),
+            Attempted::Failed { error, exit } => Ok(Branch::Failed { error, exit }),
+        }
+    }
+
     async fn after_failure(
-        self,
+        mut self,
         k: usize,
         error: StepError,
         exit: Exit,
@@ -315,7 +428,11 @@ impl<S: Saga> Run<'_, S> {
             error = error.name(),
             "compensation started"
         );
-        self.unwind(k, error, k, None).await
+        // The failed step changed nothing; the completed branches of its
+        // group, if it has one, are compensated with the steps before it.
+        self.skip.push(k);
+        let below = self.def.stage(k).end;
+        self.unwind(k, error, below, None).await
     }
 
     /// Unwinds a cancelled saga before step `k`, its first step that has not started.
@@ -348,7 +465,7 @@ impl<S: Saga> Run<'_, S> {
         mut cursor: Option<Cursor>,
     ) -> Result<SagaOutcome<S::Output>, SagaError> {
         for j in (0..below).rev() {
-            if self.def.steps[j].kind != StepKind::Compensatable {
+            if self.def.steps[j].kind != StepKind::Compensatable || self.skip.contains(&j) {
                 continue;
             }
             let cur = cursor
@@ -425,11 +542,14 @@ impl<S: Saga> Run<'_, S> {
         let timeout = Duration::from_secs(u64::from(step.timeout_seconds.max(1)));
         loop {
             let attempt = cur.attempt;
-            self.log(match op {
-                Op::Forward => SagaEvent::StepStarted { step: k, attempt },
-                Op::Compensate => SagaEvent::CompensationStarted { step: k, attempt },
-            })
-            .await?;
+            // A parallel branch's first start is logged with its group's.
+            if !std::mem::take(&mut cur.started) {
+                self.log(match op {
+                    Op::Forward => SagaEvent::StepStarted { step: k, attempt },
+                    Op::Compensate => SagaEvent::CompensationStarted { step: k, attempt },
+                })
+                .await?;
+            }
             // The step has started: a cancellation may be recorded now.
             drop(gate.take());
             let route = match self.inner.bindings.get(step.name, direction) {
@@ -533,7 +653,7 @@ impl<S: Saga> Run<'_, S> {
     /// `history`. With `fresh_budget`, an operator resumed the saga and the
     /// stuck step's retry budget starts again.
     async fn resume(
-        self,
+        mut self,
         machine: &SagaMachine,
         history: &[LogEntry],
         fresh_budget: bool,
@@ -544,6 +664,46 @@ impl<S: Saga> Run<'_, S> {
                 let Some(k) = steps.iter().position(|s| *s != StepState::Succeeded) else {
                     return self.forward(steps.len(), None).await;
                 };
+                let stage = machine.stage(k);
+                if stage.len() > 1
+                    && steps[stage.clone()]
+                        .iter()
+                        .any(|s| *s != StepState::Pending)
+                {
+                    // A parallel group in flight: each branch goes on from
+                    // where it was; those not started yet start now.
+                    let mut plans = Vec::with_capacity(stage.len());
+                    for j in stage.clone() {
+                        let (mut cur, last) = self.replay(j, Op::Forward, history, fresh_budget);
+                        plans.push(match steps[j] {
+                            StepState::Succeeded => Plan::Done,
+                            StepState::Pending => {
+                                self.log(SagaEvent::StepStarted {
+                                    step: j,
+                                    attempt: 1,
+                                })
+                                .await?;
+                                cur.started = true;
+                                Plan::Go(cur)
+                            }
+                            StepState::Running { attempt } => Plan::Interrupted(cur, attempt),
+                            StepState::Failed { retry: true, .. } => Plan::Wait(cur, last),
+                            StepState::Failed { retry: false, .. } => {
+                                let (error, exit) = cur.ended(last, &self)?;
+                                Plan::Ended(error, exit)
+                            }
+                            other => {
+                                return Err(self.corrupt(format!(
+                                    "step {j} is {other:?} while the saga runs forward"
+                                )));
+                            }
+                        });
+                    }
+                    if let Some((j, error, exit)) = self.group(stage.clone(), plans).await? {
+                        return self.after_failure(j, error, exit).await;
+                    }
+                    return self.forward(stage.end, None).await;
+                }
                 let (mut cur, last) = self.replay(k, Op::Forward, history, fresh_budget);
                 match steps[k] {
                     StepState::Pending => self.forward(k, None).await,
@@ -582,8 +742,24 @@ impl<S: Saga> Run<'_, S> {
                         _ => None,
                     })
                     .ok_or_else(|| self.corrupt("no `unwind_started` event".into()))?;
-                let Some(j) = (0..failed).rev().find(|&j| {
+                // The failed step, and branches of its group that failed or
+                // never started, have nothing to compensate.
+                let end = machine.stage(failed).end;
+                self.skip = (0..end)
+                    .filter(|&j| {
+                        matches!(
+                            steps.get(j),
+                            Some(
+                                StepState::Pending
+                                    | StepState::Running { .. }
+                                    | StepState::Failed { .. }
+                            )
+                        )
+                    })
+                    .collect();
+                let Some(j) = (0..end).rev().find(|&j| {
                     machine.kinds().get(j) == Some(&StepKind::Compensatable)
+                        && !self.skip.contains(&j)
                         && steps.get(j) != Some(&StepState::Compensated)
                 }) else {
                     return self.unwind(failed, error, 0, None).await;
@@ -686,6 +862,30 @@ fn interrupted(attempt: u32) -> StepError {
     )
 }
 
+/// Where a parallel branch goes on from.
+enum Plan {
+    /// It succeeded before: its output is in the state.
+    Done,
+    /// It ended for good before.
+    Ended(StepError, Exit),
+    /// Its next attempt runs now.
+    Go(Cursor),
+    /// Its last failure's backoff is waited out first.
+    Wait(Cursor, Option<(StepError, Next)>),
+    /// This attempt was started but never finished.
+    Interrupted(Cursor, u32),
+}
+
+/// How one parallel branch ended.
+enum Branch {
+    /// It had succeeded before.
+    Done,
+    /// It succeeded now, with this output.
+    Produced(Box<dyn std::any::Any + Send>),
+    /// It failed for good.
+    Failed { error: StepError, exit: Exit },
+}
+
 /// Where one step (or compensation) is in its phases and retries.
 struct Cursor {
     phase: Phase,
@@ -694,6 +894,8 @@ struct Cursor {
     counters: Option<Counters>,
     /// The attempt that runs next.
     attempt: u32,
+    /// Whether that attempt's start is logged already.
+    started: bool,
 }
 
 impl Cursor {

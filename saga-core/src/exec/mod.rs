@@ -5,6 +5,7 @@ mod cancel;
 mod driver;
 mod invoke;
 mod jitter;
+mod join;
 mod ops;
 mod outcome;
 mod registry;

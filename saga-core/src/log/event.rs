@@ -21,6 +21,10 @@ pub enum SagaEvent {
         definition_hash: String,
         /// The kind of each step, in order: the log checks the order rules with them.
         kinds: Vec<StepKind>,
+        /// The parallel groups as `[start, end)` step ranges, in order; empty
+        /// for a saga without `join!`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        groups: Vec<[usize; 2]>,
         /// The input, as JSON.
         input: serde_json::Value,
     },

@@ -133,6 +133,9 @@ pub struct SagaMachine {
     /// Whether the saga was cancelled (`cancel_requested`).
     #[serde(default)]
     cancelled: bool,
+    /// The parallel groups, as `[start, end)` step ranges.
+    #[serde(default)]
+    groups: Vec<[usize; 2]>,
 }
 
 impl SagaMachine {
@@ -183,11 +186,34 @@ impl SagaMachine {
         self.cancelled
     }
 
-    /// The step a cancellation stops before: the first step that has not
-    /// started. `None` once the last step has started.
+    /// The parallel groups, as `[start, end)` step ranges.
+    pub fn groups(&self) -> &[[usize; 2]] {
+        &self.groups
+    }
+
+    /// The steps that start together with step `k`: its parallel group, or
+    /// `k` alone.
+    pub fn stage(&self, k: usize) -> std::ops::Range<usize> {
+        self.groups
+            .iter()
+            .find(|[s, e]| *s <= k && k < *e)
+            .map_or(k..k + 1, |[s, e]| *s..*e)
+    }
+
+    /// The steps an unwind that `failed_step` started compensates: those
+    /// before the end of its stage that completed.
+    fn unwind_end(&self) -> usize {
+        self.failed_step.map_or(0, |k| self.stage(k).end)
+    }
+
+    /// The step a cancellation stops before: the first step of the first
+    /// stage that has not started. `None` once the last stage has started.
     pub fn next_boundary(&self) -> Option<usize> {
         let k = self.steps.iter().position(|s| *s != StepState::Succeeded)?;
-        (self.steps[k] == StepState::Pending).then_some(k)
+        self.steps[self.stage(k)]
+            .iter()
+            .all(|s| *s == StepState::Pending)
+            .then_some(k)
     }
 
     /// Why saga cannot be cancelled now, if it cannot: the first step past
@@ -202,19 +228,19 @@ impl SagaMachine {
         {
             return Some(k);
         }
-        match self.steps.last() {
-            Some(StepState::Pending) | None => None,
-            Some(_) => Some(self.steps.len() - 1),
-        }
+        let last = self.stage(self.steps.len().checked_sub(1)?);
+        last.clone()
+            .find(|&k| self.steps.get(k) != Some(&StepState::Pending))
     }
 
     /// Applies `event` if it is legal in the current state.
     pub fn apply(&mut self, event: &SagaEvent) -> Result<(), IllegalTransition> {
         let next = self.check(event)?;
         match event {
-            SagaEvent::Created { kinds, .. } => {
+            SagaEvent::Created { kinds, groups, .. } => {
                 self.kinds = kinds.clone();
                 self.steps = vec![StepState::Pending; kinds.len()];
+                self.groups = groups.clone();
             }
             &SagaEvent::StepStarted { step, attempt } => {
                 self.steps[step] = StepState::Running { attempt }
@@ -277,9 +303,10 @@ impl SagaMachine {
                 .copied()
                 .ok_or_else(|| fail(format!("no step {step} in a saga of {}", self.steps.len())))
         };
-        let in_flight = |except: usize| {
+        // True when a step outside `except` has an attempt running or due.
+        let in_flight = |except: std::ops::Range<usize>| {
             self.steps.iter().enumerate().any(|(i, s)| {
-                i != except
+                !except.contains(&i)
                     && matches!(
                         s,
                         S::Running { .. }
@@ -289,20 +316,43 @@ impl SagaMachine {
                     )
             })
         };
-        // Compensatable steps in `range` that are not compensated yet.
+        // Completed compensatable steps in `range` that are not compensated
+        // yet. (A parallel branch that failed or never started has nothing
+        // to compensate.)
         let pending_compensation = |range: std::ops::Range<usize>| {
             range.into_iter().find(|&j| {
                 self.kinds.get(j) == Some(&StepKind::Compensatable)
-                    && self.steps.get(j) != Some(&S::Compensated)
+                    && matches!(
+                        self.steps.get(j),
+                        Some(S::Succeeded | S::Compensating { .. } | S::CompensationFailed { .. })
+                    )
             })
         };
         match (self.status, event) {
-            (None, SagaEvent::Created { kinds, .. }) => {
+            (None, SagaEvent::Created { kinds, groups, .. }) => {
                 if kinds.len() > MAX_STEPS {
                     return Err(fail(format!(
                         "{} steps is more than {MAX_STEPS}",
                         kinds.len()
                     )));
+                }
+                let mut after = 0;
+                for &[start, end] in groups {
+                    if start < after || end < start + 2 || end > kinds.len() {
+                        return Err(fail(format!(
+                            "parallel group [{start}, {end}) is not an ordered range of at \
+                             least two of the {} steps",
+                            kinds.len()
+                        )));
+                    }
+                    let first = kinds[start];
+                    if first == StepKind::Pivot || kinds[start..end].iter().any(|k| *k != first) {
+                        return Err(fail(format!(
+                            "parallel group [{start}, {end}) mixes kinds or holds a pivot: its \
+                             branches are all compensatable or all retriable"
+                        )));
+                    }
+                    after = end;
                 }
                 // The order rule: compensatable steps, at most one pivot,
                 // then retriable steps only. Later checks rely on it.
@@ -344,15 +394,24 @@ impl SagaMachine {
                 if !ok {
                     return Err(fail(format!("step {step} cannot start attempt {attempt}")));
                 }
-                if let Some(i) = self.steps[..step].iter().position(|s| *s != S::Succeeded) {
+                let stage = self.stage(step);
+                if let Some(i) = self.steps[..stage.start]
+                    .iter()
+                    .position(|s| *s != S::Succeeded)
+                {
                     return Err(fail(format!(
                         "step {i} has not succeeded before step {step}"
                     )));
                 }
-                if in_flight(step) {
+                if in_flight(stage.clone()) {
                     return Err(fail("another step is still in flight".into()));
                 }
-                if self.cancelled && attempt == 1 {
+                // A cancelled saga starts no new stage; the branches of a
+                // stage that has begun still start.
+                if self.cancelled
+                    && attempt == 1
+                    && self.steps[stage].iter().all(|s| *s == S::Pending)
+                {
                     return Err(fail(format!(
                         "the saga was cancelled: step {step} does not start"
                     )));
@@ -398,6 +457,9 @@ impl SagaMachine {
                         "step {failed_step} is retriable: it never unwinds"
                     )));
                 }
+                if in_flight(failed_step..failed_step + 1) {
+                    return Err(fail("a parallel branch is still in flight".into()));
+                }
                 Ok(Compensating)
             }
             (Some(Running), SagaEvent::CancelRequested { .. }) => {
@@ -426,7 +488,7 @@ impl SagaMachine {
                 }
             }
             (Some(Compensating), &SagaEvent::CompensationStarted { step, attempt }) => {
-                let failed = self.failed_step.unwrap_or(0);
+                let failed = self.unwind_end();
                 if step >= failed || self.kinds.get(step) != Some(&StepKind::Compensatable) {
                     return Err(fail(format!(
                         "step {step} is not a completed compensatable step before step {failed}"
@@ -449,7 +511,7 @@ impl SagaMachine {
                         "step {j} must be compensated before step {step}"
                     )));
                 }
-                if in_flight(step) {
+                if in_flight(step..step + 1) {
                     return Err(fail("another invocation is still in flight".into()));
                 }
                 Ok(Compensating)
@@ -469,12 +531,15 @@ impl SagaMachine {
                 }
             }
             (Some(Compensating), SagaEvent::Compensated) => {
-                match pending_compensation(0..self.failed_step.unwrap_or(0)) {
+                match pending_compensation(0..self.unwind_end()) {
                     Some(j) => Err(fail(format!("step {j} is not compensated"))),
                     None => Ok(Compensated),
                 }
             }
             (Some(status @ (Running | Compensating)), &SagaEvent::Stuck { step, .. }) => {
+                if in_flight(step..step + 1) {
+                    return Err(fail("another step is still in flight".into()));
+                }
                 match (status, step_of(step)?) {
                     (Running, S::Failed { retry: false, .. })
                     | (Compensating, S::CompensationFailed { retry: false, .. }) => Ok(Stuck),
@@ -496,6 +561,7 @@ mod tests {
             saga: "S".into(),
             definition_hash: "h".into(),
             kinds: vec![StepKind::Compensatable; steps],
+            groups: Vec::new(),
             input: serde_json::Value::Null,
         }
     }
@@ -524,6 +590,7 @@ mod tests {
             saga: "S".into(),
             definition_hash: "h".into(),
             kinds,
+            groups: Vec::new(),
             input: serde_json::Value::Null,
         };
         for ok in [vec![], vec![C, C, P, R, R], vec![P], vec![R, R], vec![C, R]] {
@@ -698,6 +765,7 @@ mod tests {
             saga: "S".into(),
             definition_hash: "h".into(),
             kinds: vec![StepKind::Pivot; MAX_STEPS + 1],
+            groups: Vec::new(),
             input: serde_json::Value::Null,
         };
         assert!(m.apply(&huge).is_err());
@@ -797,6 +865,7 @@ mod tests {
                 saga: "S".into(),
                 definition_hash: "h".into(),
                 kinds,
+                groups: Vec::new(),
                 input: serde_json::Value::Null,
             })
             .expect("created");
@@ -850,5 +919,140 @@ mod tests {
         assert!(with(vec![], &[]).apply(&cancel()).is_err());
         let mut done = with(vec![C], &[started(0, 1), ok(0), SagaEvent::Completed]);
         assert!(done.apply(&cancel()).is_err());
+    }
+
+    fn created_with(kinds: Vec<StepKind>, groups: Vec<[usize; 2]>) -> SagaEvent {
+        SagaEvent::Created {
+            saga: "S".into(),
+            definition_hash: "h".into(),
+            kinds,
+            groups,
+            input: serde_json::Value::Null,
+        }
+    }
+
+    fn unwind(failed_step: usize) -> SagaEvent {
+        SagaEvent::UnwindStarted {
+            failed_step,
+            error: StepError::terminal("no"),
+        }
+    }
+
+    fn compensate(step: usize) -> [SagaEvent; 2] {
+        [
+            SagaEvent::CompensationStarted { step, attempt: 1 },
+            SagaEvent::CompensationSucceeded { step },
+        ]
+    }
+
+    #[test]
+    fn parallel_groups_must_be_ordered_uniform_ranges() {
+        use StepKind::{Compensatable as C, Pivot as P, Retriable as R};
+        let legal = [
+            (vec![C, C, C], vec![[0, 2]]),
+            (vec![C, C, C, P, R, R], vec![[1, 3], [4, 6]]),
+            (vec![C, C, C, C], vec![[0, 2], [2, 4]]),
+        ];
+        for (kinds, groups) in legal {
+            let e = created_with(kinds.clone(), groups.clone());
+            assert!(SagaMachine::new().apply(&e).is_ok(), "{kinds:?} {groups:?}");
+        }
+        let illegal = [
+            (vec![C, C, C], vec![[0, 1]]),
+            (vec![C, C, C], vec![[0, 4]]),
+            (vec![C, C, C], vec![[1, 3], [0, 2]]),
+            (vec![C, C, C], vec![[2, 1]]),
+            (vec![C, P, R], vec![[0, 2]]),
+            (vec![C, P, R], vec![[1, 3]]),
+            (vec![C, R], vec![[0, 2]]),
+        ];
+        for (kinds, groups) in illegal {
+            let e = created_with(kinds.clone(), groups.clone());
+            assert!(
+                SagaMachine::new().apply(&e).is_err(),
+                "{kinds:?} {groups:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn branches_run_together_and_the_completed_ones_are_compensated() {
+        // Step 0, then branches 1 and 2 together, then step 3.
+        let mut m = SagaMachine::new();
+        let prefix = [
+            created_with(vec![StepKind::Compensatable; 4], vec![[1, 3]]),
+            started(0, 1),
+            ok(0),
+            started(1, 1),
+            started(2, 1),
+        ];
+        for e in &prefix {
+            m.apply(e).expect("legal");
+        }
+        assert_eq!(m.stage(2), 1..3);
+        assert!(m.apply(&started(3, 1)).is_err(), "3 waits for the group");
+        m.apply(&failed(1, 1, false))
+            .expect("branch 1 fails for good");
+        assert!(
+            m.clone().apply(&unwind(1)).is_err(),
+            "no unwind while branch 2 runs"
+        );
+        m.apply(&ok(2)).expect("branch 2 succeeds");
+        m.apply(&unwind(1)).expect("unwind once both ended");
+        assert!(
+            m.clone().apply(&compensate(0)[0]).is_err(),
+            "the sibling is compensated first"
+        );
+        assert!(
+            m.clone()
+                .apply(&SagaEvent::CompensationStarted {
+                    step: 1,
+                    attempt: 1
+                })
+                .is_err(),
+            "the failed branch has nothing to compensate"
+        );
+        for e in compensate(2).iter().chain(&compensate(0)) {
+            m.apply(e).expect("legal");
+        }
+        m.apply(&SagaEvent::Compensated)
+            .expect("every completed step undone");
+        assert_eq!(m.status(), Some(SagaStatus::Compensated));
+    }
+
+    #[test]
+    fn a_cancelled_saga_finishes_starting_its_stage_but_starts_no_other() {
+        let mut m = SagaMachine::new();
+        for e in [
+            created_with(vec![StepKind::Compensatable; 4], vec![[1, 3]]),
+            started(0, 1),
+            ok(0),
+        ] {
+            m.apply(&e).expect("legal");
+        }
+        assert_eq!(m.next_boundary(), Some(1));
+        m.apply(&started(1, 1)).expect("legal");
+        assert_eq!(m.next_boundary(), None, "the group has begun");
+        let cancel = SagaEvent::CancelRequested { reason: "r".into() };
+        m.apply(&cancel).expect("cancellable before the last stage");
+        m.apply(&started(2, 1))
+            .expect("the begun stage still starts");
+        m.apply(&ok(1)).expect("legal");
+        m.apply(&ok(2)).expect("legal");
+        assert!(m.clone().apply(&started(3, 1)).is_err(), "no new stage");
+        assert_eq!(m.next_boundary(), Some(3));
+
+        // Once the last stage has begun, the saga is past cancelling.
+        let mut last = SagaMachine::new();
+        for e in [
+            created_with(vec![StepKind::Compensatable; 3], vec![[1, 3]]),
+            started(0, 1),
+            ok(0),
+            started(1, 1),
+        ] {
+            last.apply(&e).expect("legal");
+        }
+        assert_eq!(last.cancel_blocker(), Some(1));
+        assert!(last.apply(&cancel).is_err());
     }
 }

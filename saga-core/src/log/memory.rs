@@ -265,6 +265,7 @@ mod tests {
                 saga: "S".into(),
                 definition_hash: "h".into(),
                 kinds: Vec::new(),
+                groups: Vec::new(),
                 input: serde_json::json!(1),
             },
         )
@@ -284,6 +285,7 @@ mod tests {
             saga: "S".into(),
             definition_hash: "h".into(),
             kinds: vec![crate::StepKind::Pivot, crate::StepKind::Compensatable],
+            groups: Vec::new(),
             input: serde_json::json!(1),
         };
         assert!(matches!(

@@ -3,13 +3,15 @@
 
 use std::collections::HashMap;
 
-use syn::{Expr, Ident, Pat, ReturnType, Stmt};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, Macro, Pat, ReturnType, Stmt, Token};
 
 use super::model::{Arg, Saga, Source, StepUse};
 use super::parse::SagaSyntax;
 use crate::errors::Errors;
 
-const BODY_HELP: &str = "a saga body holds `let name = step(args);` or `step(args);` statements, then an optional result expression";
+const BODY_HELP: &str = "a saga body holds `let name = step(args);`, `step(args);` or `let (a, b) = join!(step_a(args), step_b(args));` statements, then an optional result expression";
+const JOIN_HELP: &str = "`join!` runs steps concurrently: `let (a, b) = join!(step_a(args), step_b(args));` with two or more step calls";
 const ARG_HELP: &str = "a step argument is `&name` (lend the value) or `name` (pass a clone), where `name` is the saga input or the result of an earlier step";
 
 pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
@@ -22,11 +24,20 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
 
     // Pass 1: shape of every statement.
     let mut steps = Vec::new();
+    let mut groups = Vec::new();
     let mut result = None;
     let last = syntax.body.len().saturating_sub(1);
     for (i, stmt) in syntax.body.iter().enumerate() {
         match stmt {
             Stmt::Local(local) => {
+                if let Some(init) = &local.init
+                    && init.diverge.is_none()
+                    && let Expr::Macro(m) = &*init.expr
+                    && m.mac.path.is_ident("join")
+                {
+                    join(&m.mac, Some(&local.pat), &mut steps, &mut groups, errors);
+                    continue;
+                }
                 let (binding, ty) = match &local.pat {
                     Pat::Ident(p)
                         if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() =>
@@ -70,6 +81,12 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
                     steps.push(step);
                 }
             }
+            Stmt::Macro(m) if m.mac.path.is_ident("join") => {
+                join(&m.mac, None, &mut steps, &mut groups, errors)
+            }
+            Stmt::Expr(Expr::Macro(m), Some(_)) if m.mac.path.is_ident("join") => {
+                join(&m.mac, None, &mut steps, &mut groups, errors)
+            }
             Stmt::Expr(expr, Some(_)) => {
                 if let Some(step) = step_call(expr, errors) {
                     steps.push(step);
@@ -102,6 +119,9 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
         .filter_map(|(i, s)| Some((s.binding.as_ref()?.to_string(), i)))
         .collect();
     let names: Vec<String> = steps.iter().map(|s| s.name.to_string()).collect();
+    // The bindings of a group's branches become visible once the group ends.
+    let group_of = |i: usize| groups.iter().find(|&&(s, e)| s <= i && i < e).copied();
+    let mut unpublished: Vec<(String, usize)> = Vec::new();
     for (i, step) in steps.iter_mut().enumerate() {
         let step_name = step.name.to_string();
         if step_names.insert(step_name.clone(), i).is_some() {
@@ -123,7 +143,11 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
             } else if let Some(&j) = bindings.get(&key) {
                 Source::Step(j)
             } else if let Some(&j) = defined_at.get(&key) {
-                errors.spanned(ident, format!("`{key}` is used before it is defined: step `{step_name}` runs before step `{}`, which produces it", names[j]));
+                if group_of(i).is_some_and(|(s, e)| s <= j && j < e) {
+                    errors.spanned(ident, format!("`{key}` comes from step `{}`, a branch of the same `join!` as step `{step_name}`: branches run concurrently and cannot use each other's results", names[j]));
+                } else {
+                    errors.spanned(ident, format!("`{key}` is used before it is defined: step `{step_name}` runs before step `{}`, which produces it", names[j]));
+                }
                 Source::Input
             } else {
                 // Without a valid input, unknown names are most likely that input:
@@ -136,7 +160,10 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
         }
         if let Some(b) = &step.binding {
             let key = b.to_string();
-            if bindings.contains_key(&key) || input_name.as_ref().is_some_and(|n| *n == key) {
+            let taken = bindings.contains_key(&key)
+                || unpublished.iter().any(|(k, _)| *k == key)
+                || input_name.as_ref().is_some_and(|n| *n == key);
+            if taken {
                 errors.spanned(
                     b,
                     format!(
@@ -144,8 +171,11 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
                     ),
                 );
             } else {
-                bindings.insert(key, i);
+                unpublished.push((key, i));
             }
+        }
+        if group_of(i).is_none_or(|(_, e)| i + 1 == e) {
+            bindings.extend(unpublished.drain(..));
         }
     }
     let (input, input_ty) = input?;
@@ -157,8 +187,84 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
         input_ty,
         output,
         steps,
+        groups,
         result,
     })
+}
+
+/// `join!(a(..), b(..), ...)`, bound by `pattern` (`(x, _, y)`, or `_`) if
+/// given: one step per branch, recorded as a group.
+fn join(
+    mac: &Macro,
+    pattern: Option<&Pat>,
+    steps: &mut Vec<StepUse>,
+    groups: &mut Vec<(usize, usize)>,
+    errors: &mut Errors,
+) {
+    let calls = match mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
+        Ok(calls) => calls,
+        Err(e) => {
+            errors.at(e.span(), format!("{e}: {JOIN_HELP}"));
+            return;
+        }
+    };
+    if calls.len() < 2 {
+        errors.spanned(
+            mac,
+            format!("`join!` needs at least two branches: {JOIN_HELP}"),
+        );
+        return;
+    }
+    // One optional binding per branch.
+    let bindings: Vec<Option<Ident>> = match pattern {
+        None | Some(Pat::Wild(_)) => vec![None; calls.len()],
+        Some(Pat::Tuple(tuple)) => {
+            let mut names = Vec::new();
+            for elem in &tuple.elems {
+                match elem {
+                    Pat::Ident(p)
+                        if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() =>
+                    {
+                        names.push(Some(p.ident.clone()))
+                    }
+                    Pat::Wild(_) => names.push(None),
+                    other => {
+                        errors.spanned(other, "bind each branch's result to a plain name or `_`");
+                        return;
+                    }
+                }
+            }
+            if names.len() != calls.len() {
+                errors.spanned(
+                    tuple,
+                    format!(
+                        "`join!` has {} branches, but the pattern binds {}: one name (or `_`) per branch",
+                        calls.len(),
+                        names.len()
+                    ),
+                );
+                return;
+            }
+            names
+        }
+        Some(other) => {
+            errors.spanned(
+                other,
+                "bind the results of `join!` to a tuple of names: `let (a, b) = join!(...);`",
+            );
+            return;
+        }
+    };
+    let start = steps.len();
+    for (call, binding) in calls.iter().zip(bindings) {
+        if let Some(mut step) = step_call(call, errors) {
+            step.binding = binding;
+            steps.push(step);
+        }
+    }
+    if steps.len() == start + calls.len() {
+        groups.push((start, steps.len()));
+    }
 }
 
 fn check_input(syntax: &SagaSyntax, errors: &mut Errors) -> Option<(Ident, syn::Type)> {

@@ -86,7 +86,12 @@ pub fn saga(saga: &Saga) -> TokenStream {
         let path = &step.path;
         let order = i.checked_sub(1).map(|p| {
             let prev = &saga.steps[p].path;
-            quote_spanned!(path.span()=> const _: () = ::saga_core::__private::runs_after::<#prev, #path>();)
+            let check = if saga.groups.iter().any(|&(s, e)| s <= p && i < e) {
+                quote!(branch_beside)
+            } else {
+                quote!(runs_after)
+            };
+            quote_spanned!(path.span()=> const _: () = ::saga_core::__private::#check::<#prev, #path>();)
         });
         let annotated = step.ty.as_ref().map(|ty| {
             quote_spanned!(ty.span()=> const _: fn(<#path as ::saga_core::Step>::Output) -> #ty = |__saga_v| __saga_v;)
@@ -154,6 +159,10 @@ pub fn saga(saga: &Saga) -> TokenStream {
         let b = s.binding.as_ref()?;
         Some(quote!(let #b = ::saga_core::__private::take(#b, #f)?;))
     });
+    let groups = (!saga.groups.is_empty()).then(|| {
+        let (starts, ends): (Vec<_>, Vec<_>) = saga.groups.iter().copied().unzip();
+        quote!(.parallel(&[#(::saga_core::Group { start: #starts, end: #ends },)*]))
+    });
     let result = saga
         .result
         .as_ref()
@@ -192,7 +201,7 @@ pub fn saga(saga: &Saga) -> TokenStream {
                         #name_str,
                         #input_str,
                         &[#(::saga_core::StepDef::of::<#paths>(#sources),)*],
-                    );
+                    )#groups;
                     &DEFINITION
                 }
 

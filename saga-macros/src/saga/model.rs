@@ -42,5 +42,7 @@ pub struct Saga {
     pub input_ty: Type,
     pub output: Option<Type>,
     pub steps: Vec<StepUse>,
+    /// The `join!` groups, as `(start, end)` step ranges.
+    pub groups: Vec<(usize, usize)>,
     pub result: Option<Expr>,
 }
