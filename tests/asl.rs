@@ -1,6 +1,6 @@
 //! The state machine generator: the golden machine of every example saga,
 //! payload templates equal to the payload contract, options, bad input, and
-//! the self-checks. Regenerate the golden file with
+//! the self-checks. Regenerate the golden files with
 //! `GOLDEN=overwrite cargo test --test asl` after an intended change.
 
 use std::path::PathBuf;
@@ -14,19 +14,26 @@ use serde_json::{Value, json};
 use trip_saga::functions::{self, *};
 use trip_saga::*;
 
-/// The trip saga bound as the `--lambda` example binds it.
-fn trip_options() -> AslOptions {
+/// A trip saga bound as the `--lambda` example binds it.
+fn trip_options(saga: &str) -> AslOptions {
     let lambda = LambdaInvoker::local("http://127.0.0.1:9");
     let runtime = functions::bind(Runtime::builder(), &lambda).build();
-    AslOptions::from_runtime(&runtime).comment("Books a trip (saga BookTrip)")
+    AslOptions::from_runtime(&runtime).comment(format!("Books a trip (saga {saga})"))
 }
 
 fn book_trip() -> StateMachine {
-    asl::state_machine::<BookTrip>(&trip_options()).expect("BookTrip has a state machine")
+    asl::state_machine::<BookTrip>(&trip_options("BookTrip")).expect("BookTrip has a state machine")
 }
 
+/// The same steps, with the hotel and the car as a parallel group.
+fn book_trip_together() -> StateMachine {
+    asl::state_machine::<BookTripTogether>(&trip_options("BookTripTogether"))
+        .expect("BookTripTogether has a state machine")
+}
+
+/// The Task `name`, at the top level or in a `Parallel` state's branch.
 fn task<'a>(machine: &'a StateMachine, name: &str) -> &'a saga_core::asl::model::Task {
-    match machine.state(name) {
+    match machine.states.find(name) {
         Some(State::Task(task)) => task,
         other => panic!("`{name}` is not a Task: {other:?}"),
     }
@@ -34,8 +41,21 @@ fn task<'a>(machine: &'a StateMachine, name: &str) -> &'a saga_core::asl::model:
 
 #[test]
 fn book_trip_matches_its_golden_file_byte_for_byte() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/asl/book_trip.json");
-    let json = book_trip().to_json() + "\n";
+    assert_golden("book_trip.json", &book_trip());
+}
+
+#[test]
+fn book_trip_together_matches_its_golden_file_byte_for_byte() {
+    assert_golden("book_trip_together.json", &book_trip_together());
+}
+
+/// Compares `machine` with `tests/golden/asl/<file>`, or writes that file
+/// when `GOLDEN=overwrite`.
+fn assert_golden(file: &str, machine: &StateMachine) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/asl")
+        .join(file);
+    let json = machine.to_json() + "\n";
     if std::env::var("GOLDEN").as_deref() == Ok("overwrite") {
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, &json).expect("write golden");
@@ -53,10 +73,12 @@ fn book_trip_matches_its_golden_file_byte_for_byte() {
 
 #[test]
 fn output_is_stable_and_parses_back_into_the_model() {
-    let machine = book_trip();
-    assert_eq!(machine.to_json(), book_trip().to_json());
-    let parsed: StateMachine = serde_json::from_str(&machine.to_json()).expect("parses");
-    assert_eq!(parsed, machine);
+    for make in [book_trip, book_trip_together] {
+        let machine = make();
+        assert_eq!(machine.to_json(), make().to_json());
+        let parsed: StateMachine = serde_json::from_str(&machine.to_json()).expect("parses");
+        assert_eq!(parsed, machine);
+    }
 }
 
 #[test]
@@ -203,6 +225,24 @@ fn resolve(template: &Value, state: &Value, execution: &str) -> Value {
     Value::Object(out)
 }
 
+/// The states of machine `m` of saga `saga` whose payloads, resolved
+/// against `state` in execution `trip-1`, are the golden payloads (of
+/// `BookTrip`, named after `saga`).
+fn assert_golden_payloads(m: &StateMachine, saga: &str, state: &Value) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/payload");
+    for (state_name, golden) in [
+        ("reserve_flight", "reserve_flight"),
+        ("reserve_hotel", "reserve_hotel"),
+        ("Compensate reserve_hotel", "cancel_hotel"),
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("{golden}.json"))).expect("golden");
+        let mut expected: Value = serde_json::from_str(&text).expect("JSON");
+        expected["saga"]["saga_name"] = json!(saga);
+        let payload = resolve(&task(m, state_name).parameters["Payload"], state, "trip-1");
+        assert_eq!(payload, expected, "{saga}: {state_name}");
+    }
+}
+
 #[test]
 fn payload_templates_resolve_to_the_golden_payloads() {
     let m = book_trip();
@@ -213,21 +253,7 @@ fn payload_templates_resolve_to_the_golden_payloads() {
             "reserve_hotel": { "value": { "code": "HT-JFK-10" } },
         },
     });
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/payload");
-    for (state_name, golden) in [
-        ("reserve_flight", "reserve_flight"),
-        ("reserve_hotel", "reserve_hotel"),
-        ("Compensate reserve_hotel", "cancel_hotel"),
-    ] {
-        let text = std::fs::read_to_string(dir.join(format!("{golden}.json"))).expect("golden");
-        let expected: Value = serde_json::from_str(&text).expect("JSON");
-        let payload = resolve(
-            &task(&m, state_name).parameters["Payload"],
-            &state,
-            "trip-1",
-        );
-        assert_eq!(payload, expected, "{state_name}");
-    }
+    assert_golden_payloads(&m, "BookTrip", &state);
     assert_eq!(
         task(&m, "reserve_hotel").parameters["FunctionName"],
         RESERVE_HOTEL
@@ -236,6 +262,228 @@ fn payload_templates_resolve_to_the_golden_payloads() {
         task(&m, "Compensate reserve_hotel").parameters["FunctionName"],
         CANCEL_HOTEL
     );
+}
+
+#[test]
+fn grouped_payload_templates_resolve_to_the_golden_payloads() {
+    // A grouped step's output is kept under its group's field; a branch
+    // reads the steps before the group from the whole state.
+    let m = book_trip_together();
+    let state = json!({
+        "trip": { "traveller": "Ada", "from": "LHR", "to": "JFK", "fail_at": null },
+        "results": {
+            "reserve_flight": { "value": { "code": "FL-LHR-JFK" } },
+            "join_reserve_hotel": {
+                "reserve_hotel": { "value": { "code": "HT-JFK-10" } },
+                "rent_car": { "value": { "code": "CAR-JFK" } },
+            },
+        },
+    });
+    assert_golden_payloads(&m, "BookTripTogether", &state);
+    let undo_car = resolve(
+        &task(&m, "Compensate rent_car").parameters["Payload"],
+        &state,
+        "trip-1",
+    );
+    assert_eq!(undo_car["output"], json!({ "code": "CAR-JFK" }));
+    assert_eq!(
+        task(&m, "Compensate rent_car").parameters["FunctionName"],
+        RETURN_CAR
+    );
+}
+
+#[test]
+fn book_trip_together_runs_the_hotel_and_the_car_as_one_parallel_state() {
+    const JOIN: &str = "Join reserve_hotel, rent_car";
+    const CHECK: &str = "Check join reserve_hotel, rent_car";
+    let m = book_trip_together();
+    let names: Vec<&str> = m.states.iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "reserve_flight",
+            "Resolve reserve_flight",
+            JOIN,
+            CHECK,
+            "reserve_hotel is stuck",
+            "rent_car is stuck",
+            "reserve_hotel failed, unwind",
+            "rent_car failed, unwind",
+            "charge_card",
+            "Resolve charge_card",
+            "send_confirmation",
+            "Done",
+            "If rent_car completed",
+            "Compensate rent_car",
+            "If reserve_hotel completed",
+            "Compensate reserve_hotel",
+            "Compensate reserve_flight",
+            "Compensated",
+            "Stuck",
+            "CompensationFailed",
+        ]
+    );
+    for name in ["reserve_flight", "Resolve reserve_flight"] {
+        assert_eq!(task(&m, name).next.as_deref(), Some(JOIN), "{name}");
+    }
+
+    // One Parallel state, a branch per step, in the order of `join!`.
+    let Some(State::Parallel(join)) = m.state(JOIN) else {
+        panic!("`{JOIN}` is not a Parallel state");
+    };
+    let starts: Vec<&str> = join.branches.iter().map(|b| b.start_at.as_str()).collect();
+    assert_eq!(starts, ["reserve_hotel", "rent_car"]);
+    assert_eq!(join.next.as_deref(), Some(CHECK));
+    assert_eq!(
+        join.result_path,
+        Some(ResultPath::Path("$.results.join_reserve_hotel".into()))
+    );
+    assert!(join.retry.is_empty() && join.catch.is_empty());
+
+    // Each branch calls its step as `BookTrip` does (function, timeout,
+    // retriers), and ends with the step's value, or the error that failed
+    // it or left it stuck.
+    let sequential = book_trip();
+    for (branch, step) in join.branches.iter().zip(["reserve_hotel", "rent_car"]) {
+        let [again, failed, stuck] = [
+            format!("Resolve {step}"),
+            format!("{step} failed"),
+            format!("{step} stuck"),
+        ];
+        let names: Vec<&str> = branch.states.iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [step, again.as_str(), failed.as_str(), stuck.as_str()]
+        );
+        for name in [step, again.as_str()] {
+            let (ours, theirs) = (task(&m, name), task(&sequential, name));
+            assert_eq!(
+                ours.parameters["FunctionName"], theirs.parameters["FunctionName"],
+                "{name}"
+            );
+            assert_eq!(ours.timeout_seconds, theirs.timeout_seconds, "{name}");
+            assert_eq!(ours.retry, theirs.retry, "{name}");
+            assert_eq!(
+                (ours.next.as_deref(), ours.end),
+                (None, Some(true)),
+                "{name}"
+            );
+            assert_eq!(
+                ours.result_path,
+                Some(ResultPath::Path("$".into())),
+                "{name}"
+            );
+            assert_eq!(ours.catch[0].next, failed, "{name}");
+        }
+        assert_eq!(task(&m, step).catch[1].next, again);
+        assert_eq!(task(&m, &again).catch[1].next, stuck);
+        assert_eq!(
+            task(&m, &again).parameters,
+            task(&m, step).parameters,
+            "{step}"
+        );
+    }
+    assert_eq!(task(&m, "rent_car").timeout_seconds, 5);
+
+    // Stuck first, in step order; then failed, in step order.
+    let Some(State::Choice(check)) = m.state(CHECK) else {
+        panic!("`{CHECK}` is not a Choice state");
+    };
+    assert!(check.choices.iter().all(|rule| rule.is_present));
+    let rules: Vec<(&str, &str)> = check
+        .choices
+        .iter()
+        .map(|rule| (rule.variable.as_str(), rule.next.as_str()))
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            (
+                "$.results.join_reserve_hotel.reserve_hotel.stuck",
+                "reserve_hotel is stuck"
+            ),
+            (
+                "$.results.join_reserve_hotel.rent_car.stuck",
+                "rent_car is stuck"
+            ),
+            (
+                "$.results.join_reserve_hotel.reserve_hotel.failed",
+                "reserve_hotel failed, unwind"
+            ),
+            (
+                "$.results.join_reserve_hotel.rent_car.failed",
+                "rent_car failed, unwind"
+            ),
+        ]
+    );
+    assert_eq!(check.default.as_deref(), Some("charge_card"));
+    for step in ["reserve_hotel", "rent_car"] {
+        let (Some(State::Pass(stuck)), Some(State::Pass(failed))) = (
+            m.state(&format!("{step} is stuck")),
+            m.state(&format!("{step} failed, unwind")),
+        ) else {
+            panic!("`{step}` has no Pass states after the group");
+        };
+        assert_eq!(stuck.next.as_deref(), Some("Stuck"), "{step}");
+        // A failed branch starts the unwind at the group's last branch.
+        assert_eq!(
+            failed.input_path,
+            Some(format!("$.results.join_reserve_hotel.{step}.failed"))
+        );
+        assert_eq!(failed.result_path, Some(ResultPath::Path("$.error".into())));
+        assert_eq!(
+            failed.next.as_deref(),
+            Some("If rent_car completed"),
+            "{step}"
+        );
+    }
+
+    // After the group, a failure unwinds through the whole group.
+    for name in ["charge_card", "Resolve charge_card"] {
+        assert_eq!(task(&m, name).next.as_deref(), Some("send_confirmation"));
+        assert_eq!(
+            task(&m, name).catch[0].next,
+            "If rent_car completed",
+            "{name}"
+        );
+    }
+    // Each branch is undone unless it is the one that failed, the group's
+    // last branch first, then the flight.
+    for (test, step, after) in [
+        (
+            "If rent_car completed",
+            "rent_car",
+            "If reserve_hotel completed",
+        ),
+        (
+            "If reserve_hotel completed",
+            "reserve_hotel",
+            "Compensate reserve_flight",
+        ),
+    ] {
+        let Some(State::Choice(test)) = m.state(test) else {
+            panic!("`{test}` is not a Choice state");
+        };
+        let undo = format!("Compensate {step}");
+        assert_eq!(test.default.as_deref(), Some(undo.as_str()));
+        assert_eq!(test.choices.len(), 1);
+        let rule = &test.choices[0];
+        assert_eq!(
+            (rule.variable.as_str(), rule.is_present, rule.next.as_str()),
+            (
+                format!("$.results.join_reserve_hotel.{step}.failed").as_str(),
+                true,
+                after
+            )
+        );
+        assert_eq!(task(&m, &undo).next.as_deref(), Some(after));
+        assert_eq!(task(&m, &undo).catch[0].next, "CompensationFailed");
+    }
+    assert_eq!(
+        task(&m, "Compensate reserve_flight").next.as_deref(),
+        Some("Compensated")
+    );
+    assert!(asl::validate(&m).is_empty());
 }
 
 /// Lives only in a remote function; the runtime has no binding for it.

@@ -101,6 +101,15 @@ fn machines() -> Vec<(&'static str, StateMachine)> {
             "book_trip_event",
             asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&event)),
         ),
+        // A parallel group: Parallel, Choice and Pass states.
+        (
+            "book_trip_together_bound",
+            asl::state_machine::<BookTripTogether>(&AslOptions::from_runtime(&bound)),
+        ),
+        (
+            "book_trip_together_placeholders",
+            asl::state_machine::<BookTripTogether>(&AslOptions::new()),
+        ),
         ("payment", asl::state_machine::<Payment>(&AslOptions::new())),
         (
             "only_compensatable_long_names",

@@ -1,15 +1,24 @@
 //! Parity: the generated state machine, run by a real ASL interpreter (moto's
 //! Step Functions), and the Rust executor make the same calls with the same
-//! payloads and end the same way, for every failure schedule below.
+//! payloads and end the same way, for every failure schedule below, of both
+//! trip sagas: `BookTrip` and `BookTripTogether`, whose hotel and car form a
+//! parallel group.
 //!
 //! Both engines call the same handlers on one local Invoke endpoint, which
 //! records every invocation (function, payload) as it arrives. moto sends its
 //! Lambda calls to `localhost:$MOTO_PORT`, here the endpoint's port.
 //!
-//! Each schedule also names the ending the failure rules predict, so two
-//! engines that went wrong the same way still fail the test, and the number
-//! of `TaskScheduled` events in the interpreter's history must match the
-//! calls the endpoint recorded for it.
+//! Each schedule also names the ending the failure rules predict (and, for
+//! the parallel group, the compensations), so two engines that went wrong
+//! the same way still fail the test, and the number of `TaskScheduled`
+//! events in the interpreter's history must match the calls the endpoint
+//! recorded for it.
+//!
+//! The branches of a parallel group run concurrently in both engines, so
+//! their calls arrive in no fixed order: each run of consecutive calls to a
+//! group's steps is compared sorted by function (each function's own calls
+//! keep their order); every other call, compensations included, is compared
+//! in the order it arrived.
 //!
 //! Known differences, handled here rather than hidden:
 //! - a Task timeout is `States.Timeout` in Step Functions and `Saga.Timeout`
@@ -37,7 +46,7 @@ use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::retry::RetryConfig;
 use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEventType};
-use saga_core::asl::{self, AslOptions};
+use saga_core::asl::{self, AslOptions, StateMachine};
 use saga_core::invoke::LambdaInvoker;
 use saga_core::invoke::handler::{Handler, compensation_handler, handler_fn, step_handler};
 use saga_core::invoke::local::{LocalLambda, LocalLambdaHandle};
@@ -65,11 +74,67 @@ enum Fault {
     RetryableOnce,
     /// Every call fails with `Saga.Retryable`.
     AlwaysRetryable,
+    /// Every call fails with `Saga.BadPayload`: terminal like `Terminal`,
+    /// under another name, so that the saga's error tells which call failed.
+    BadPayload,
 }
 
-/// One failure schedule: the saga id (also the execution name), the faults,
-/// and the ending the failure rules predict.
+/// The saga a schedule runs. Both call the same functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Subject {
+    /// `BookTrip`: one step after another.
+    Sequential,
+    /// `BookTripTogether`: the hotel and the car as one parallel group.
+    Together,
+}
+
+impl Subject {
+    const ALL: [Subject; 2] = [Subject::Sequential, Subject::Together];
+
+    /// The saga's name, also its state machine's.
+    fn name(self) -> &'static str {
+        match self {
+            Subject::Sequential => "BookTrip",
+            Subject::Together => "BookTripTogether",
+        }
+    }
+
+    fn machine(self, options: &AslOptions) -> StateMachine {
+        let machine = match self {
+            Subject::Sequential => asl::state_machine::<BookTrip>(options),
+            Subject::Together => asl::state_machine::<BookTripTogether>(options),
+        };
+        machine.unwrap_or_else(|e| panic!("{} has no state machine: {e}", self.name()))
+    }
+
+    async fn run(
+        self,
+        runtime: &Runtime,
+        id: SagaId,
+        trip: Trip,
+    ) -> Result<SagaOutcome<Itinerary>, SagaError> {
+        match self {
+            Subject::Sequential => BookTrip::run_with_id(runtime, id, trip).await,
+            Subject::Together => BookTripTogether::run_with_id(runtime, id, trip).await,
+        }
+    }
+
+    /// The functions of the steps that run concurrently: a parallel group's.
+    fn concurrent(self) -> &'static [&'static str] {
+        match self {
+            Subject::Sequential => &[],
+            Subject::Together => &[RESERVE_HOTEL, RENT_CAR],
+        }
+    }
+}
+
+/// The functions that undo a step.
+const COMPENSATIONS: [&str; 3] = [CANCEL_FLIGHT, CANCEL_HOTEL, RETURN_CAR];
+
+/// One failure schedule: the saga it runs, the saga id (also the execution
+/// name), the faults, and the ending the failure rules predict.
 struct Schedule {
+    saga: Subject,
     id: String,
     faults: Vec<(&'static str, Fault)>,
     /// Functions whose first call the endpoint answers with 429
@@ -77,6 +142,9 @@ struct Schedule {
     /// not run, and the call is not recorded), in each engine's run.
     throttled: Vec<&'static str>,
     expected: Ending,
+    /// The compensation functions the failure rules predict, in order, each
+    /// retry of one counted once; `None` leaves them to the engines' parity.
+    undone: Option<&'static [&'static str]>,
 }
 
 type Record = Arc<Mutex<Vec<(String, Value)>>>;
@@ -128,6 +196,11 @@ fn faulty(
                 Some(Fault::RetryableOnce) if call == 1 => {
                     Err(StepError::retryable(format!("{function} is busy, once")))
                 }
+                Some(Fault::BadPayload) => Err(StepError::new(
+                    ErrorClass::Terminal,
+                    names::BAD_PAYLOAD,
+                    format!("{function} cannot read the payload"),
+                )),
                 _ => inner(payload).await,
             }
         }
@@ -227,7 +300,7 @@ struct Harness {
     calls: Calls,
     runtime: Runtime,
     sfn: Client,
-    machine_arn: String,
+    machine_arns: HashMap<Subject, String>,
     local: LocalLambdaHandle,
     _moto: Moto,
 }
@@ -249,19 +322,22 @@ impl Harness {
                 jitter: Jitter::None,
             })
             .build();
-        let machine = asl::state_machine::<BookTrip>(&AslOptions::from_runtime(&runtime))
-            .expect("BookTrip has a state machine");
+        let options = AslOptions::from_runtime(&runtime);
         let sfn = sfn_client(moto.port);
-        let created = sfn
-            .create_state_machine()
-            .name("BookTrip")
-            .definition(machine.to_json())
-            .role_arn("arn:aws:iam::123456789012:role/saga-parity")
-            .send()
-            .await
-            .expect("moto accepts the state machine");
+        let mut machine_arns = HashMap::new();
+        for saga in Subject::ALL {
+            let created = sfn
+                .create_state_machine()
+                .name(saga.name())
+                .definition(saga.machine(&options).to_json())
+                .role_arn("arn:aws:iam::123456789012:role/saga-parity")
+                .send()
+                .await
+                .expect("moto accepts the state machine");
+            machine_arns.insert(saga, created.state_machine_arn().to_owned());
+        }
         Harness {
-            machine_arn: created.state_machine_arn().to_owned(),
+            machine_arns,
             record,
             faults,
             calls,
@@ -278,8 +354,9 @@ impl Harness {
         std::mem::take(&mut *self.record.lock().unwrap())
     }
 
-    async fn run_executor(&self, id: &str, trip: Trip) -> Ending {
-        let outcome = BookTrip::run_with_id(&self.runtime, SagaId::new(id).unwrap(), trip)
+    async fn run_executor(&self, saga: Subject, id: &str, trip: Trip) -> Ending {
+        let outcome = saga
+            .run(&self.runtime, SagaId::new(id).unwrap(), trip)
             .await
             .expect("the executor runs the saga");
         executor_ending(&outcome)
@@ -310,12 +387,13 @@ impl Harness {
             .count()
     }
 
-    /// Runs the execution `id`: its ending and how many Tasks its history scheduled.
-    async fn run_interpreter(&self, id: &str, trip: &Trip) -> (Ending, usize) {
+    /// Runs the execution `id` of `saga`'s machine: its ending and how many
+    /// Tasks its history scheduled.
+    async fn run_interpreter(&self, saga: Subject, id: &str, trip: &Trip) -> (Ending, usize) {
         let started = self
             .sfn
             .start_execution()
-            .state_machine_arn(&self.machine_arn)
+            .state_machine_arn(&self.machine_arns[&saga])
             .name(id)
             .input(json!({ "trip": trip }).to_string())
             .send()
@@ -392,8 +470,11 @@ impl Harness {
             }
         };
         throttle();
-        let executor_end = self.run_executor(&schedule.id, trip.clone()).await;
-        let executor_calls = self.take_record();
+        let concurrent = schedule.saga.concurrent();
+        let executor_end = self
+            .run_executor(schedule.saga, &schedule.id, trip.clone())
+            .await;
+        let executor_calls = in_canonical_order(self.take_record(), concurrent);
         let throttles = self.throttles_in_the_executor_log(&schedule.id).await;
         if throttles != schedule.throttled.len() {
             return Err(format!(
@@ -403,8 +484,10 @@ impl Harness {
             ));
         }
         throttle();
-        let (interpreter_end, scheduled) = self.run_interpreter(&schedule.id, &trip).await;
-        let interpreter_calls = self.take_record();
+        let (interpreter_end, scheduled) = self
+            .run_interpreter(schedule.saga, &schedule.id, &trip)
+            .await;
+        let interpreter_calls = in_canonical_order(self.take_record(), concurrent);
         diff(
             &schedule.id,
             (&executor_calls, &executor_end),
@@ -415,6 +498,20 @@ impl Harness {
                 "schedule {}: both engines ended {executor_end:?}, the rules predict {:?}",
                 schedule.id, schedule.expected
             ));
+        }
+        if let Some(expected) = schedule.undone {
+            let mut undone: Vec<&str> = executor_calls
+                .iter()
+                .map(|(function, _)| function.as_str())
+                .filter(|function| COMPENSATIONS.contains(function))
+                .collect();
+            undone.dedup();
+            if undone != expected {
+                return Err(format!(
+                    "schedule {}: both engines compensated {undone:?}, the rules predict {expected:?}",
+                    schedule.id
+                ));
+            }
         }
         // A throttled call is scheduled in the history but never reaches a handler.
         if scheduled != interpreter_calls.len() + schedule.throttled.len() {
@@ -427,6 +524,25 @@ impl Harness {
         }
         Ok(())
     }
+}
+
+/// `calls` with each run of consecutive calls to `concurrent` functions
+/// sorted by function: the calls of one function keep their order (the sort
+/// is stable), the order between functions, which raced, is dropped.
+fn in_canonical_order(
+    mut calls: Vec<(String, Value)>,
+    concurrent: &[&str],
+) -> Vec<(String, Value)> {
+    let mut start = 0;
+    while start < calls.len() {
+        let run = calls[start..]
+            .iter()
+            .take_while(|(function, _)| concurrent.contains(&function.as_str()))
+            .count();
+        calls[start..start + run].sort_by(|(f, _), (g, _)| f.cmp(g));
+        start += run.max(1);
+    }
+    calls
 }
 
 fn diff(
@@ -451,10 +567,21 @@ fn diff(
 
 fn schedules() -> Vec<Schedule> {
     let s = |id: &str, faults: &[(&'static str, Fault)], expected: Ending| Schedule {
+        saga: Subject::Sequential,
         id: id.to_owned(),
         faults: faults.to_vec(),
         throttled: Vec::new(),
         expected,
+        undone: None,
+    };
+    // `BookTripTogether`, with the compensations the rules predict.
+    let together = |id: &str,
+                    faults: &[(&'static str, Fault)],
+                    expected: Ending,
+                    undone: &'static [&'static str]| Schedule {
+        saga: Subject::Together,
+        undone: Some(undone),
+        ..s(&format!("together-{id}"), faults, expected)
     };
     let failed = |saga_error: &str, cause: &str| Ending::Failed {
         saga_error: saga_error.to_owned(),
@@ -514,6 +641,71 @@ fn schedules() -> Vec<Schedule> {
         ],
         failed(names::COMPENSATION_FAILED, names::RETRYABLE),
     ));
+
+    let compensated = |cause: &str| failed(names::COMPENSATED, cause);
+    all.extend([
+        together("none", &[], Ending::Succeeded, &[]),
+        // One branch fails for good: the other one, which completed, is
+        // undone, then the flight.
+        together(
+            "terminal-reserve-hotel",
+            &[(RESERVE_HOTEL, Fault::Terminal)],
+            compensated(names::TERMINAL),
+            &[RETURN_CAR, CANCEL_FLIGHT],
+        ),
+        together(
+            "terminal-rent-car",
+            &[(RENT_CAR, Fault::Terminal)],
+            compensated(names::TERMINAL),
+            &[CANCEL_HOTEL, CANCEL_FLIGHT],
+        ),
+        // Both fail: the saga's error is the first branch's, whichever
+        // answered first (two names, both ways round, tell them apart), and
+        // nothing of the group is undone.
+        together(
+            "terminal-both",
+            &[
+                (RESERVE_HOTEL, Fault::Terminal),
+                (RENT_CAR, Fault::BadPayload),
+            ],
+            compensated(names::TERMINAL),
+            &[CANCEL_FLIGHT],
+        ),
+        together(
+            "terminal-both-swapped",
+            &[
+                (RESERVE_HOTEL, Fault::BadPayload),
+                (RENT_CAR, Fault::Terminal),
+            ],
+            compensated(names::BAD_PAYLOAD),
+            &[CANCEL_FLIGHT],
+        ),
+        // A failure after the group undoes every branch, in reverse order,
+        // then the flight.
+        together(
+            &format!("terminal-{CHARGE_CARD}"),
+            &[(CHARGE_CARD, Fault::Terminal)],
+            compensated(names::TERMINAL),
+            &[RETURN_CAR, CANCEL_HOTEL, CANCEL_FLIGHT],
+        ),
+        // A branch retries on its own while the other one runs.
+        together(
+            "retryable-once-reserve-hotel",
+            &[(RESERVE_HOTEL, Fault::RetryableOnce)],
+            Ending::Succeeded,
+            &[],
+        ),
+        // The group's own unwind stops at a compensation that keeps failing.
+        together(
+            "compensation-fails-return-car",
+            &[
+                (RESERVE_HOTEL, Fault::Terminal),
+                (RETURN_CAR, Fault::AlwaysRetryable),
+            ],
+            failed(names::COMPENSATION_FAILED, names::RETRYABLE),
+            &[RETURN_CAR],
+        ),
+    ]);
     all
 }
 

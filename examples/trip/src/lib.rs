@@ -194,6 +194,16 @@ saga! {
         send_confirmation(&trip, &receipt);
         Itinerary { flight, hotel, car, receipt }
     }
+
+    /// The same trip with the hotel and the car booked at once: if either
+    /// fails, the other is undone if it succeeded, then the flight.
+    pub saga BookTripTogether(trip: Trip) -> Itinerary {
+        let flight = reserve_flight(&trip);
+        let (hotel, car) = join!(reserve_hotel(&trip, &flight), rent_car(&trip));
+        let receipt = charge_card(&trip);
+        send_confirmation(&trip, &receipt);
+        Itinerary { flight, hotel, car, receipt }
+    }
 }
 
 /// The Lambda function names of each step and compensation, as deployed

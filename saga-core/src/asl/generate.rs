@@ -4,11 +4,23 @@
 //! `lambda:invoke` Task whose result is kept at `$.results.<step>.value`; its
 //! Catch leads into the compensation chain, which runs the compensations of
 //! the completed steps in reverse order and ends in the `Compensated` Fail.
+//!
+//! A parallel group (`join!`) is one `Parallel` state with a branch per step.
+//! A branch runs its step's Tasks exactly as a lone step would, but never
+//! fails: it ends with `{"value": <output>}`, `{"failed": <error>}` (the step
+//! failed for good and changed nothing) or `{"stuck": <error>}`. The outputs
+//! are kept at `$.results.<group key>.<step>`, and a Choice then decides as
+//! the executor does: any stuck branch leaves the saga stuck with the first
+//! stuck branch's error; otherwise the first failed branch starts the unwind,
+//! which compensates the group's other branches in reverse order (skipping
+//! those that failed), then the steps before the group.
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
 use crate::context::Direction;
-use crate::definition::{ArgSource, SagaDefinition, StepDef};
+use crate::definition::{ArgSource, Group, SagaDefinition, StepDef};
 use crate::error::names;
 use crate::invoke::payload::{METADATA_KEY, OUTPUT_KEY};
 use crate::invoke::{ConfigProblem, InvocationType};
@@ -16,7 +28,10 @@ use crate::step::StepKind;
 
 use super::check::validate;
 use super::error::AslError;
-use super::model::{Fail, ResultPath, State, StateMachine, States, Succeed, Task};
+use super::model::{
+    Branch, Choice, ChoiceRule, Fail, Parallel, Pass, ResultPath, State, StateMachine, States,
+    Succeed, Task,
+};
 use super::names::StateNamer;
 use super::options::{AslOptions, Function};
 use super::retry::{self, ErrorNames, Exits};
@@ -28,6 +43,8 @@ pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 const RESULTS: &str = "results";
 /// Top-level fields of the state the machine itself writes.
 const RESERVED_FIELDS: &[&str] = &[RESULTS, "error", "compensation_error"];
+/// The prefix of a group's field in `$.results`, before its first step's name.
+const GROUP_KEY_PREFIX: &str = "join_";
 
 /// The fixed states' names, reserved before any step's.
 const DONE: &str = "Done";
@@ -60,6 +77,7 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
     let mut namer = StateNamer::default();
     let fixed = [DONE, COMPENSATED, STUCK, COMPENSATION_FAILED].map(|n| namer.name(n));
     let [done, compensated, stuck, compensation_failed] = fixed;
+    let n = def.steps.len();
     let forward_names: Vec<String> = def.steps.iter().map(|s| namer.name(s.name)).collect();
     // Where a step before the pivot goes after an ambiguous error: the same
     // call again, settled by a success or a terminal error only.
@@ -72,7 +90,8 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
         .collect();
     // A compensation runs only when a later step unwinds: the last
     // compensatable step of a saga with nothing after it that can fail into
-    // an unwind has no compensation state, which would be unreachable.
+    // an unwind has no compensation state, which would be unreachable. A
+    // branch of a compensatable group is also undone when a sibling fails.
     let compensation_names: Vec<Option<String>> = def
         .steps
         .iter()
@@ -81,62 +100,101 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
             let undone_later = def.steps[k + 1..]
                 .iter()
                 .any(|later| later.kind != StepKind::Retriable);
-            (s.kind == StepKind::Compensatable && undone_later)
+            let sibling_may_fail = def.group_of(k).is_some();
+            (s.kind == StepKind::Compensatable && (undone_later || sibling_may_fail))
                 .then(|| namer.name(&format!("Compensate {}", s.name)))
+        })
+        .collect();
+    // Named after every other state, so that a saga without groups keeps the
+    // names it always had.
+    let mut result_keys: HashSet<String> = def.steps.iter().map(|s| s.name.to_owned()).collect();
+    let groups: Vec<GroupNames> = def
+        .groups
+        .iter()
+        .map(|&group| GroupNames::new(def, group, &mut namer, &mut result_keys))
+        .collect();
+    let group_at = |k: usize| def.groups.iter().position(|g| g.contains(k));
+    // The first state of the stage that step `k` belongs to.
+    let stage_entry = |k: usize| -> &str {
+        match group_at(k) {
+            Some(gi) => groups[gi].parallel.as_str(),
+            None => forward_names[k].as_str(),
+        }
+    };
+    // The first state of the unwind that undoes step `k`, if anything ever
+    // does: its compensation, or for a branch the head of its group's chain.
+    let undo_entry: Vec<Option<&str>> = (0..n)
+        .map(|k| {
+            let own = compensation_names[k].as_deref()?;
+            Some(match group_at(k) {
+                Some(gi) => groups[gi].unwind_head().unwrap_or(own),
+                None => own,
+            })
         })
         .collect();
     // The first compensation to run when step `k` fails: that of the latest
     // compensatable step before it.
     let unwind_from = |k: usize| -> &str {
-        compensation_names[..k]
+        undo_entry[..k]
             .iter()
             .rev()
             .flatten()
             .next()
-            .map_or(compensated.as_str(), String::as_str)
+            .copied()
+            .unwrap_or(compensated.as_str())
     };
 
-    let errors = ErrorNames::new(&options.terminal_errors, &options.retryable_errors);
+    let tasks = Tasks {
+        def,
+        options,
+        errors: ErrorNames::new(&options.terminal_errors, &options.retryable_errors),
+        outputs: (0..n)
+            .map(|k| match group_at(k) {
+                Some(gi) => groups[gi].path(def, k, "value"),
+                None => format!("$.{RESULTS}.{}.value", def.steps[k].name),
+            })
+            .collect(),
+    };
     let mut states = Vec::new();
     let mut worst_case = 0u64;
 
-    for (k, step) in def.steps.iter().enumerate() {
-        let function = options.function_of(step.name, Direction::Forward)?;
-        let exits = Exits {
-            unwind: unwind_from(k),
-            resolve: resolve_names[k].as_deref(),
-            stuck: &stuck,
+    let mut k = 0;
+    while k < n {
+        let stage = def.stage(k);
+        let next = if stage.end < n {
+            stage_entry(stage.end)
+        } else {
+            done.as_str()
         };
-        let phases: &[(&String, Phase)] = match &resolve_names[k] {
-            None => &[(&forward_names[k], Phase::Retriable)],
-            Some(resolve) => &[(&forward_names[k], Phase::Try), (resolve, Phase::Resolve)],
-        };
-        let event = function.invocation == InvocationType::Event;
-        let next = forward_names.get(k + 1).unwrap_or(&done).clone();
-        for &(name, phase) in phases {
-            let retry = retry::retry(&errors, phase, &step.retry);
-            worst_case += retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
-            states.push((
-                name.clone(),
-                State::Task(Task {
-                    comment: Some(step_comment(step, phase)),
-                    resource: LAMBDA_INVOKE.to_owned(),
-                    parameters: parameters(def, step, Direction::Forward, &function),
-                    result_selector: (!event).then(|| json!({ "value.$": "$.Payload" })),
-                    result_path: Some(if event {
-                        ResultPath::Discard(())
-                    } else {
-                        ResultPath::Path(format!("$.{RESULTS}.{}", step.name))
-                    }),
-                    timeout_seconds: step.timeout_seconds.max(1),
-                    heartbeat_seconds: None,
-                    retry,
-                    catch: retry::catch(&errors, phase, &exits, retry::ERROR_PATH),
-                    next: Some(next.clone()),
-                    end: None,
-                }),
-            ));
+        match group_at(k) {
+            None => {
+                let function = options.function_of(def.steps[k].name, Direction::Forward)?;
+                let exits = Exits {
+                    unwind: unwind_from(k),
+                    resolve: resolve_names[k].as_deref(),
+                    stuck: &stuck,
+                };
+                for (name, phase) in phases(&forward_names[k], resolve_names[k].as_deref()) {
+                    let (task, seconds) =
+                        tasks.forward(k, &function, phase, &exits, Success::Next(next));
+                    worst_case = worst_case.saturating_add(seconds);
+                    states.push((name.to_owned(), State::Task(task)));
+                }
+            }
+            Some(gi) => {
+                let (group_states, seconds) = group_forward(
+                    &tasks,
+                    &groups[gi],
+                    &forward_names,
+                    &resolve_names,
+                    &stuck,
+                    next,
+                )?;
+                worst_case = worst_case.saturating_add(seconds);
+                states.extend(group_states);
+            }
         }
+        k = stage.end.max(k + 1);
     }
     states.push((
         done,
@@ -146,38 +204,45 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
         }),
     ));
 
-    for k in (0..def.steps.len()).rev() {
+    for k in (0..n).rev() {
         let (step, Some(name)) = (&def.steps[k], &compensation_names[k]) else {
             continue;
         };
+        let next = match group_at(k) {
+            None => unwind_from(k),
+            Some(gi) => {
+                let group = &groups[gi];
+                let Some(test) = &group.branches[k - group.group.start].undo_if else {
+                    continue;
+                };
+                // After this branch: the test of the branch before it, or
+                // the steps before the group.
+                let next = (k > group.group.start)
+                    .then(|| group.branches[k - 1 - group.group.start].undo_if.as_deref())
+                    .flatten()
+                    .unwrap_or_else(|| unwind_from(group.group.start));
+                states.push((
+                    test.clone(),
+                    State::Choice(Choice {
+                        comment: Some(format!(
+                            "Compensates `{}` unless it is the branch that failed: a failed step changed nothing.",
+                            step.name
+                        )),
+                        choices: vec![ChoiceRule {
+                            variable: group.path(def, k, "failed"),
+                            is_present: true,
+                            next: next.to_owned(),
+                        }],
+                        default: Some(name.clone()),
+                    }),
+                ));
+                next
+            }
+        };
         let function = options.function_of(step.name, Direction::Compensation)?;
-        let retry = retry::retry(&errors, Phase::Compensation, &options.compensation_retry);
-        worst_case += retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
-        states.push((
-            name.clone(),
-            State::Task(Task {
-                comment: Some(format!("Undoes `{}`.", step.name)),
-                resource: LAMBDA_INVOKE.to_owned(),
-                parameters: parameters(def, step, Direction::Compensation, &function),
-                result_selector: None,
-                result_path: Some(ResultPath::Discard(())),
-                timeout_seconds: step.timeout_seconds.max(1),
-                heartbeat_seconds: None,
-                retry,
-                catch: retry::catch(
-                    &errors,
-                    Phase::Compensation,
-                    &Exits {
-                        unwind: unwind_from(k),
-                        resolve: None,
-                        stuck: &compensation_failed,
-                    },
-                    retry::COMPENSATION_ERROR_PATH,
-                ),
-                next: Some(unwind_from(k).to_owned()),
-                end: None,
-            }),
-        ));
+        let (task, seconds) = tasks.compensation(k, &function, next, &compensation_failed);
+        worst_case = worst_case.saturating_add(seconds);
+        states.push((name.clone(), State::Task(task)));
     }
 
     let unwinds = def.steps.iter().any(|s| s.kind != StepKind::Retriable);
@@ -248,6 +313,389 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
     }
 }
 
+/// A state with its name, as [`States`] keeps it.
+type NamedState = (String, State);
+
+/// The Task states of a forward step, with the phase each one runs.
+fn phases<'a>(forward: &'a str, resolve: Option<&'a str>) -> Vec<(&'a str, Phase)> {
+    match resolve {
+        None => vec![(forward, Phase::Retriable)],
+        Some(resolve) => vec![(forward, Phase::Try), (resolve, Phase::Resolve)],
+    }
+}
+
+/// The names of one parallel group's own states and of its field in
+/// `$.results`.
+struct GroupNames {
+    group: Group,
+    /// The field of `$.results` that keeps the branches' outputs.
+    key: String,
+    /// The `Parallel` state.
+    parallel: String,
+    /// The Choice that reads the branches' outcomes.
+    check: String,
+    /// One per branch, in step order.
+    branches: Vec<BranchNames>,
+}
+
+/// The names of the states one branch of a group needs.
+struct BranchNames {
+    /// In the branch: the step failed for good (compensatable steps only).
+    failed: Option<String>,
+    /// In the branch: the step is stuck.
+    stuck: String,
+    /// In the main chain: the branch was stuck; its error goes to `$.error`.
+    is_stuck: String,
+    /// In the main chain: the branch failed; its error goes to `$.error` and
+    /// the unwind starts (compensatable steps only).
+    unwind: Option<String>,
+    /// In the main chain: the test that compensates the branch unless it
+    /// failed (compensatable steps only).
+    undo_if: Option<String>,
+}
+
+impl GroupNames {
+    fn new(
+        def: &SagaDefinition,
+        group: Group,
+        namer: &mut StateNamer,
+        result_keys: &mut HashSet<String>,
+    ) -> Self {
+        let steps = &def.steps[group.steps()];
+        let first = steps.first().map_or("", |s| s.name);
+        // A lone step's output is kept at `$.results.<step>`: stay clear of
+        // those fields, and of the other groups'.
+        let mut key = format!("{GROUP_KEY_PREFIX}{first}");
+        while !result_keys.insert(key.clone()) {
+            key.push('_');
+        }
+        let list = steps.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
+        let parallel = namer.name(&format!("Join {list}"));
+        let check = namer.name(&format!("Check join {list}"));
+        let branches: Vec<BranchNames> = steps
+            .iter()
+            .map(|s| {
+                let undone = s.kind == StepKind::Compensatable;
+                BranchNames {
+                    failed: undone.then(|| namer.name(&format!("{} failed", s.name))),
+                    stuck: namer.name(&format!("{} stuck", s.name)),
+                    is_stuck: namer.name(&format!("{} is stuck", s.name)),
+                    unwind: undone.then(|| namer.name(&format!("{} failed, unwind", s.name))),
+                    undo_if: undone.then(|| namer.name(&format!("If {} completed", s.name))),
+                }
+            })
+            .collect();
+        GroupNames {
+            group,
+            key,
+            parallel,
+            check,
+            branches,
+        }
+    }
+
+    /// The first state of the unwind that undoes the group: the test of its
+    /// last branch.
+    fn unwind_head(&self) -> Option<&str> {
+        self.branches.last().and_then(|b| b.undo_if.as_deref())
+    }
+
+    /// The path of `field` (`value`, `failed` or `stuck`) of step `k`'s branch.
+    fn path(&self, def: &SagaDefinition, k: usize, field: &str) -> String {
+        format!("$.{RESULTS}.{}.{}.{field}", self.key, def.steps[k].name)
+    }
+}
+
+/// Where a forward step's Task leads once it succeeds.
+#[derive(Debug, Clone, Copy)]
+enum Success<'a> {
+    /// The main chain: keep the output at `$.results.<step>.value` and go on
+    /// to this state.
+    Next(&'a str),
+    /// A parallel branch: the output becomes the branch's whole state,
+    /// `{"value": <output>}`, and the branch ends.
+    EndBranch,
+}
+
+/// What every step and compensation Task needs.
+struct Tasks<'a> {
+    def: &'a SagaDefinition,
+    options: &'a AslOptions,
+    errors: ErrorNames,
+    /// Where each step's output is kept, by step index.
+    outputs: Vec<String>,
+}
+
+impl Tasks<'_> {
+    /// The Task of forward step `k` in `phase`, and the longest it can take.
+    fn forward(
+        &self,
+        k: usize,
+        function: &Function,
+        phase: Phase,
+        exits: &Exits<'_>,
+        success: Success<'_>,
+    ) -> (Task, u64) {
+        let step = &self.def.steps[k];
+        let event = function.invocation == InvocationType::Event;
+        let retry = retry::retry(&self.errors, phase, &step.retry);
+        let seconds = retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
+        let (result_selector, result_path, next, end) = match success {
+            Success::Next(next) => (
+                (!event).then(|| json!({ "value.$": "$.Payload" })),
+                if event {
+                    ResultPath::Discard(())
+                } else {
+                    ResultPath::Path(format!("$.{RESULTS}.{}", step.name))
+                },
+                Some(next.to_owned()),
+                None,
+            ),
+            // A fire-and-forget call yields no result: its output is `null`,
+            // as in the executor.
+            Success::EndBranch => (
+                Some(if event {
+                    json!({ "value": null })
+                } else {
+                    json!({ "value.$": "$.Payload" })
+                }),
+                ResultPath::Path("$".to_owned()),
+                None,
+                Some(true),
+            ),
+        };
+        let task = Task {
+            comment: Some(step_comment(step, phase)),
+            resource: LAMBDA_INVOKE.to_owned(),
+            parameters: parameters(self.def, &self.outputs, k, Direction::Forward, function),
+            result_selector,
+            result_path: Some(result_path),
+            timeout_seconds: step.timeout_seconds.max(1),
+            heartbeat_seconds: None,
+            retry,
+            catch: retry::catch(&self.errors, phase, exits, retry::ERROR_PATH),
+            next,
+            end,
+        };
+        (task, seconds)
+    }
+
+    /// The compensation Task of step `k`, going on to `next`, and the longest
+    /// it can take.
+    fn compensation(
+        &self,
+        k: usize,
+        function: &Function,
+        next: &str,
+        compensation_failed: &str,
+    ) -> (Task, u64) {
+        let step = &self.def.steps[k];
+        let retry = retry::retry(
+            &self.errors,
+            Phase::Compensation,
+            &self.options.compensation_retry,
+        );
+        let seconds = retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
+        let task = Task {
+            comment: Some(format!("Undoes `{}`.", step.name)),
+            resource: LAMBDA_INVOKE.to_owned(),
+            parameters: parameters(
+                self.def,
+                &self.outputs,
+                k,
+                Direction::Compensation,
+                function,
+            ),
+            result_selector: None,
+            result_path: Some(ResultPath::Discard(())),
+            timeout_seconds: step.timeout_seconds.max(1),
+            heartbeat_seconds: None,
+            retry,
+            catch: retry::catch(
+                &self.errors,
+                Phase::Compensation,
+                &Exits {
+                    unwind: next,
+                    resolve: None,
+                    stuck: compensation_failed,
+                },
+                retry::COMPENSATION_ERROR_PATH,
+            ),
+            next: Some(next.to_owned()),
+            end: None,
+        };
+        (task, seconds)
+    }
+}
+
+/// The main-chain states of a parallel group: the `Parallel` state, the
+/// Choice on its outcome and the states that copy a branch's error to
+/// `$.error`; and the longest the group can take, that of its slowest
+/// branch.
+fn group_forward(
+    tasks: &Tasks<'_>,
+    group: &GroupNames,
+    forward_names: &[String],
+    resolve_names: &[Option<String>],
+    stuck: &str,
+    next: &str,
+) -> Result<(Vec<NamedState>, u64), AslError> {
+    let def = tasks.def;
+    let steps = group.group.steps();
+    let list = def.steps[steps.clone()]
+        .iter()
+        .map(|s| format!("`{}`", s.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut branches = Vec::new();
+    let mut longest = 0u64;
+    for (k, names) in steps.clone().zip(&group.branches) {
+        let step = &def.steps[k];
+        let function = tasks.options.function_of(step.name, Direction::Forward)?;
+        let exits = Exits {
+            unwind: names.failed.as_deref().unwrap_or(names.stuck.as_str()),
+            resolve: resolve_names[k].as_deref(),
+            stuck: &names.stuck,
+        };
+        let mut states = Vec::new();
+        let mut seconds = 0u64;
+        for (name, phase) in phases(&forward_names[k], resolve_names[k].as_deref()) {
+            let (task, worst) = tasks.forward(k, &function, phase, &exits, Success::EndBranch);
+            seconds = seconds.saturating_add(worst);
+            states.push((name.to_owned(), State::Task(task)));
+        }
+        if let Some(failed) = &names.failed {
+            let comment = format!("`{}` failed for good and changed nothing.", step.name);
+            states.push((failed.clone(), branch_end("failed", comment)));
+        }
+        let comment = format!(
+            "`{}` is stuck: its outcome stayed unknown, or it ran out of retries.",
+            step.name
+        );
+        states.push((names.stuck.clone(), branch_end("stuck", comment)));
+        longest = longest.max(seconds);
+        branches.push(Branch {
+            comment: None,
+            start_at: forward_names[k].clone(),
+            states: States(states),
+        });
+    }
+
+    let selector: Map<String, Value> = steps
+        .clone()
+        .enumerate()
+        .map(|(i, k)| {
+            let name = def.steps[k].name;
+            (format!("{name}.$"), Value::String(format!("$[{i}]")))
+        })
+        .collect();
+    let undone = group.unwind_head().is_some();
+    let ends = if undone {
+        "the step's `value`, the error that `failed` it (it changed nothing) or the one that left it `stuck`"
+    } else {
+        "the step's `value` or the error that left it `stuck`"
+    };
+    let mut out = vec![(
+        group.parallel.clone(),
+        State::Parallel(Parallel {
+            comment: Some(format!(
+                "Steps {list} run concurrently. Each branch ends with {ends}."
+            )),
+            branches,
+            result_selector: Some(Value::Object(selector)),
+            result_path: Some(ResultPath::Path(format!("$.{RESULTS}.{}", group.key))),
+            retry: Vec::new(),
+            catch: Vec::new(),
+            next: Some(group.check.clone()),
+            end: None,
+        }),
+    )];
+
+    // Every stuck test before any failed test: one stuck branch leaves the
+    // saga stuck, whatever the others did.
+    let stuck_tests = steps
+        .clone()
+        .zip(&group.branches)
+        .map(|(k, names)| ChoiceRule {
+            variable: group.path(def, k, "stuck"),
+            is_present: true,
+            next: names.is_stuck.clone(),
+        });
+    let failed_tests = steps.clone().zip(&group.branches).filter_map(|(k, names)| {
+        Some(ChoiceRule {
+            variable: group.path(def, k, "failed"),
+            is_present: true,
+            next: names.unwind.clone()?,
+        })
+    });
+    out.push((
+        group.check.clone(),
+        State::Choice(Choice {
+            comment: Some(if undone {
+                format!(
+                    "After {list}: the first stuck branch leaves the saga stuck; otherwise the first failed branch starts the unwind; otherwise the saga goes on."
+                )
+            } else {
+                format!(
+                    "After {list}: the first stuck branch leaves the saga stuck; otherwise the saga goes on."
+                )
+            }),
+            choices: stuck_tests.chain(failed_tests).collect(),
+            default: Some(next.to_owned()),
+        }),
+    ));
+    for (k, names) in steps.clone().zip(&group.branches) {
+        let comment = format!("`{}` is stuck; nothing is compensated.", def.steps[k].name);
+        out.push((
+            names.is_stuck.clone(),
+            copy_error(group.path(def, k, "stuck"), stuck, comment),
+        ));
+    }
+    for (k, names) in steps.zip(&group.branches) {
+        if let (Some(unwind), Some(head)) = (&names.unwind, group.unwind_head()) {
+            let comment = format!(
+                "`{}` failed: the group's completed branches, then the steps before it, are compensated.",
+                def.steps[k].name
+            );
+            out.push((
+                unwind.clone(),
+                copy_error(group.path(def, k, "failed"), head, comment),
+            ));
+        }
+    }
+    Ok((out, longest))
+}
+
+/// A branch's last state after an error: `{"<field>": <the caught error>}`.
+fn branch_end(field: &str, comment: String) -> State {
+    let mut parameters = Map::new();
+    parameters.insert(
+        format!("{field}.$"),
+        Value::String(retry::ERROR_PATH.to_owned()),
+    );
+    State::Pass(Pass {
+        comment: Some(comment),
+        input_path: None,
+        parameters: Some(Value::Object(parameters)),
+        result_path: None,
+        next: None,
+        end: Some(true),
+    })
+}
+
+/// Puts the error at `from` where the final Fail states read it, `$.error`,
+/// and goes on to `next`.
+fn copy_error(from: String, next: &str, comment: String) -> State {
+    State::Pass(Pass {
+        comment: Some(comment),
+        input_path: Some(from),
+        parameters: None,
+        result_path: Some(ResultPath::Path(retry::ERROR_PATH.to_owned())),
+        next: Some(next.to_owned()),
+        end: None,
+    })
+}
+
 fn step_comment(step: &StepDef, phase: Phase) -> String {
     let kind = match step.kind {
         StepKind::Compensatable => "compensatable",
@@ -279,28 +727,27 @@ fn fail(error: &str, cause_path: String, comment: &str) -> State {
     })
 }
 
-/// The Task's `Parameters`: the function and the payload contract as a
-/// template, JSON-equal to what the executor sends.
+/// The Task's `Parameters` for step `k`: the function and the payload
+/// contract as a template, JSON-equal to what the executor sends. `outputs`
+/// is where each step's output is kept.
 fn parameters(
     def: &SagaDefinition,
-    step: &StepDef,
+    outputs: &[String],
+    k: usize,
     direction: Direction,
     function: &Function,
 ) -> Value {
-    let result_of = |name: &str| format!("$.{RESULTS}.{name}.value");
+    let step = &def.steps[k];
     let mut payload = Map::new();
     for (param, source) in step.params.iter().zip(step.args) {
         let path = match source {
             ArgSource::Input => format!("$.{}", def.input),
-            ArgSource::Step(i) => result_of(def.steps[*i].name),
+            ArgSource::Step(i) => outputs[*i].clone(),
         };
         payload.insert(format!("{param}.$"), Value::String(path));
     }
     if direction == Direction::Compensation {
-        payload.insert(
-            format!("{OUTPUT_KEY}.$"),
-            Value::String(result_of(step.name)),
-        );
+        payload.insert(format!("{OUTPUT_KEY}.$"), Value::String(outputs[k].clone()));
     }
     let direction = serde_json::to_value(direction).unwrap_or(Value::Null);
     payload.insert(
@@ -323,4 +770,556 @@ fn parameters(
     }
     parameters.insert("Payload".to_owned(), Value::Object(payload));
     Value::Object(parameters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retry::RetryPolicy;
+
+    const A: StepDef = StepDef {
+        name: "a",
+        kind: StepKind::Compensatable,
+        params: &["trip"],
+        args: &[ArgSource::Input],
+        has_body: true,
+        retry: RetryPolicy::DEFAULT,
+        timeout_seconds: 10,
+        output_named: true,
+        output_accepts_null: || false,
+    };
+    /// `a`; then `b` and `c` together, `c` reading `a`'s output; then `d`,
+    /// reading `b`'s; then the pivot `e`.
+    const STEPS: &[StepDef] = &[
+        A,
+        StepDef { name: "b", ..A },
+        StepDef {
+            name: "c",
+            params: &["trip", "held"],
+            args: &[ArgSource::Input, ArgSource::Step(0)],
+            ..A
+        },
+        StepDef {
+            name: "d",
+            params: &["trip", "room"],
+            args: &[ArgSource::Input, ArgSource::Step(1)],
+            ..A
+        },
+        StepDef {
+            name: "e",
+            kind: StepKind::Pivot,
+            ..A
+        },
+    ];
+    const GROUPS: &[Group] = &[Group { start: 1, end: 3 }];
+
+    fn joined() -> SagaDefinition {
+        SagaDefinition::new("Trip", "trip", STEPS).parallel(GROUPS)
+    }
+
+    fn machine(def: &SagaDefinition) -> StateMachine {
+        generate(def, &AslOptions::new()).expect("a state machine")
+    }
+
+    fn names(states: &States) -> Vec<&str> {
+        states.iter().map(|(name, _)| name).collect()
+    }
+
+    fn task<'a>(states: &'a States, name: &str) -> &'a Task {
+        match states.find(name) {
+            Some(State::Task(task)) => task,
+            other => panic!("`{name}` is not a Task: {other:?}"),
+        }
+    }
+
+    fn pass<'a>(states: &'a States, name: &str) -> &'a Pass {
+        match states.find(name) {
+            Some(State::Pass(pass)) => pass,
+            other => panic!("`{name}` is not a Pass: {other:?}"),
+        }
+    }
+
+    fn choice<'a>(states: &'a States, name: &str) -> &'a Choice {
+        match states.find(name) {
+            Some(State::Choice(choice)) => choice,
+            other => panic!("`{name}` is not a Choice: {other:?}"),
+        }
+    }
+
+    fn parallel<'a>(states: &'a States, name: &str) -> &'a Parallel {
+        match states.find(name) {
+            Some(State::Parallel(parallel)) => parallel,
+            other => panic!("`{name}` is not a Parallel: {other:?}"),
+        }
+    }
+
+    /// Follows the main chain from `from` as Step Functions would, with
+    /// `data` as the state: Choices test `IsPresent`, Passes copy their
+    /// effective input to `$.error`, and Tasks succeed. Returns the states
+    /// visited up to the first one without a `Next`, and the final state.
+    fn walk(m: &StateMachine, from: &str, mut data: Value) -> (Vec<String>, Value) {
+        let pointer = |path: &str| path.trim_start_matches('$').replace('.', "/");
+        let mut visited = Vec::new();
+        let mut at = from.to_owned();
+        loop {
+            visited.push(at.clone());
+            let next = match m.state(&at) {
+                Some(State::Choice(c)) => c
+                    .choices
+                    .iter()
+                    .find(|r| data.pointer(&pointer(&r.variable)).is_some() == r.is_present)
+                    .map(|r| r.next.clone())
+                    .or_else(|| c.default.clone()),
+                Some(State::Pass(p)) => {
+                    let input = p.input_path.as_deref().unwrap_or("$");
+                    let value = data.pointer(&pointer(input)).cloned().expect("input");
+                    assert_eq!(
+                        p.result_path,
+                        Some(ResultPath::Path("$.error".into())),
+                        "{at}"
+                    );
+                    data["error"] = value;
+                    p.next.clone()
+                }
+                Some(State::Task(t)) => t.next.clone(),
+                _ => None,
+            };
+            match next {
+                Some(next) => at = next,
+                None => return (visited, data),
+            }
+        }
+    }
+
+    #[test]
+    fn a_group_is_one_parallel_state_with_a_branch_per_step() {
+        let m = machine(&joined());
+        assert_eq!(
+            names(&m.states),
+            [
+                "a",
+                "Resolve a",
+                "Join b, c",
+                "Check join b, c",
+                "b is stuck",
+                "c is stuck",
+                "b failed, unwind",
+                "c failed, unwind",
+                "d",
+                "Resolve d",
+                "e",
+                "Resolve e",
+                "Done",
+                "Compensate d",
+                "If c completed",
+                "Compensate c",
+                "If b completed",
+                "Compensate b",
+                "Compensate a",
+                "Compensated",
+                "Stuck",
+                "CompensationFailed",
+            ]
+        );
+        assert_eq!(task(&m.states, "a").next.as_deref(), Some("Join b, c"));
+        assert_eq!(
+            task(&m.states, "Resolve a").next.as_deref(),
+            Some("Join b, c")
+        );
+
+        let join = parallel(&m.states, "Join b, c");
+        assert_eq!(join.next.as_deref(), Some("Check join b, c"));
+        assert_eq!(
+            join.result_path,
+            Some(ResultPath::Path("$.results.join_b".into()))
+        );
+        assert_eq!(
+            join.result_selector,
+            Some(json!({ "b.$": "$[0]", "c.$": "$[1]" }))
+        );
+        assert!(join.retry.is_empty() && join.catch.is_empty());
+        assert_eq!(join.branches.len(), 2);
+        for (branch, step) in join.branches.iter().zip(["b", "c"]) {
+            let states = &branch.states;
+            let [failed, stuck, resolve] = [
+                format!("{step} failed"),
+                format!("{step} stuck"),
+                format!("Resolve {step}"),
+            ];
+            assert_eq!(branch.start_at, step);
+            assert_eq!(
+                names(states),
+                [step, resolve.as_str(), failed.as_str(), stuck.as_str()]
+            );
+            // The step's own Tasks, ending the branch with `{"value": ...}`.
+            for name in [step, resolve.as_str()] {
+                let t = task(states, name);
+                assert_eq!((t.next.as_deref(), t.end), (None, Some(true)), "{name}");
+                assert_eq!(t.result_path, Some(ResultPath::Path("$".into())));
+                assert_eq!(t.result_selector, Some(json!({ "value.$": "$.Payload" })));
+            }
+            let first = task(states, step);
+            assert_eq!(first.catch[0].next, failed);
+            assert_eq!(first.catch[1].next, resolve);
+            let again = task(states, &resolve);
+            assert_eq!(again.parameters, first.parameters);
+            assert_eq!(again.catch[0].next, failed);
+            assert_eq!(again.catch[1].next, stuck);
+            for (name, field) in [(&failed, "failed"), (&stuck, "stuck")] {
+                let end = pass(states, name);
+                assert_eq!(end.end, Some(true));
+                assert_eq!(end.next, None);
+                assert_eq!(
+                    end.parameters,
+                    Some(json!({ format!("{field}.$"): "$.error" }))
+                );
+            }
+        }
+        // A branch reads the steps before the group from the whole state.
+        assert_eq!(
+            task(&join.branches[1].states, "c").parameters["Payload"]["held.$"],
+            "$.results.a.value"
+        );
+
+        // Stuck first, in step order; then failed, in step order.
+        let check = choice(&m.states, "Check join b, c");
+        let rules: Vec<(&str, bool, &str)> = check
+            .choices
+            .iter()
+            .map(|r| (r.variable.as_str(), r.is_present, r.next.as_str()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("$.results.join_b.b.stuck", true, "b is stuck"),
+                ("$.results.join_b.c.stuck", true, "c is stuck"),
+                ("$.results.join_b.b.failed", true, "b failed, unwind"),
+                ("$.results.join_b.c.failed", true, "c failed, unwind"),
+            ]
+        );
+        assert_eq!(check.default.as_deref(), Some("d"));
+        let stuck = pass(&m.states, "c is stuck");
+        assert_eq!(
+            stuck.input_path.as_deref(),
+            Some("$.results.join_b.c.stuck")
+        );
+        assert_eq!(stuck.next.as_deref(), Some("Stuck"));
+        let failed = pass(&m.states, "b failed, unwind");
+        assert_eq!(
+            failed.input_path.as_deref(),
+            Some("$.results.join_b.b.failed")
+        );
+        assert_eq!(failed.result_path, Some(ResultPath::Path("$.error".into())));
+        assert_eq!(failed.next.as_deref(), Some("If c completed"));
+
+        // Later steps and compensations read a branch's output in the group.
+        let payload =
+            |name: &str, key: &str| task(&m.states, name).parameters["Payload"][key].clone();
+        assert_eq!(payload("d", "room.$"), "$.results.join_b.b.value");
+        assert_eq!(
+            payload("Compensate b", "output.$"),
+            "$.results.join_b.b.value"
+        );
+        assert_eq!(payload("Compensate c", "held.$"), "$.results.a.value");
+        assert_eq!(payload("Compensate a", "output.$"), "$.results.a.value");
+
+        // A step after the group unwinds through the whole group.
+        let unwind = |name: &str| task(&m.states, name).catch[0].next.clone();
+        assert_eq!(unwind("a"), "Compensated");
+        assert_eq!(unwind("d"), "If c completed");
+        assert_eq!(unwind("Resolve d"), "If c completed");
+        assert_eq!(unwind("e"), "Compensate d");
+        let next = |name: &str| task(&m.states, name).next.clone();
+        assert_eq!(next("Compensate d").as_deref(), Some("If c completed"));
+        assert_eq!(next("Compensate c").as_deref(), Some("If b completed"));
+        assert_eq!(next("Compensate b").as_deref(), Some("Compensate a"));
+        assert_eq!(next("Compensate a").as_deref(), Some("Compensated"));
+        for (test, failed, undo, after) in [
+            ("If c completed", "c", "Compensate c", "If b completed"),
+            ("If b completed", "b", "Compensate b", "Compensate a"),
+        ] {
+            let test = choice(&m.states, test);
+            assert_eq!(test.default.as_deref(), Some(undo));
+            assert_eq!(test.choices.len(), 1);
+            assert_eq!(
+                test.choices[0].variable,
+                format!("$.results.join_b.{failed}.failed")
+            );
+            assert_eq!(test.choices[0].next, after);
+        }
+        assert_eq!(
+            task(&m.states, "Compensate c").catch[0].next,
+            "CompensationFailed"
+        );
+
+        assert!(validate(&m).is_empty());
+        let parsed: StateMachine = serde_json::from_str(&m.to_json()).expect("parses");
+        assert_eq!(parsed, m);
+    }
+
+    #[test]
+    fn the_choice_after_a_group_decides_as_the_executor_does() {
+        let m = machine(&joined());
+        let error = |name: &str| json!({ "Error": "Saga.Terminal", "Cause": name });
+        let state = |b: Value, c: Value| {
+            json!({
+                "trip": 1,
+                "results": { "a": { "value": 1 }, "join_b": { "b": b, "c": c } },
+            })
+        };
+        let ok = json!({ "value": 2 });
+
+        // `b` failed: `c` is compensated, `b` is not, then `a`.
+        let (path, end) = walk(
+            &m,
+            "Check join b, c",
+            state(json!({ "failed": error("b") }), ok.clone()),
+        );
+        assert_eq!(
+            path,
+            [
+                "Check join b, c",
+                "b failed, unwind",
+                "If c completed",
+                "Compensate c",
+                "If b completed",
+                "Compensate a",
+                "Compensated",
+            ]
+        );
+        assert_eq!(end["error"], error("b"));
+
+        // Both failed: the first one's error; nothing of the group is undone.
+        let (path, end) = walk(
+            &m,
+            "Check join b, c",
+            state(
+                json!({ "failed": error("b") }),
+                json!({ "failed": error("c") }),
+            ),
+        );
+        assert_eq!(
+            path,
+            [
+                "Check join b, c",
+                "b failed, unwind",
+                "If c completed",
+                "If b completed",
+                "Compensate a",
+                "Compensated",
+            ]
+        );
+        assert_eq!(end["error"], error("b"));
+
+        // A stuck branch wins over a failed one, whatever their order.
+        let (path, end) = walk(
+            &m,
+            "Check join b, c",
+            state(
+                json!({ "failed": error("b") }),
+                json!({ "stuck": error("c") }),
+            ),
+        );
+        assert_eq!(path, ["Check join b, c", "c is stuck", "Stuck"]);
+        assert_eq!(end["error"], error("c"));
+
+        // Both succeeded: the saga goes on.
+        assert_eq!(
+            choice(&m.states, "Check join b, c").default.as_deref(),
+            Some("d")
+        );
+        // A later failure compensates every branch, in reverse order.
+        let (path, _) = walk(&m, "If c completed", state(ok.clone(), ok));
+        assert_eq!(
+            path,
+            [
+                "If c completed",
+                "Compensate c",
+                "If b completed",
+                "Compensate b",
+                "Compensate a",
+                "Compensated",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_retriable_group_only_checks_for_stuck_branches() {
+        const RETRIABLE: &[StepDef] = &[
+            A,
+            StepDef {
+                name: "p",
+                kind: StepKind::Pivot,
+                ..A
+            },
+            StepDef {
+                name: "r1",
+                kind: StepKind::Retriable,
+                ..A
+            },
+            StepDef {
+                name: "r2",
+                kind: StepKind::Retriable,
+                ..A
+            },
+            StepDef {
+                name: "r3",
+                kind: StepKind::Retriable,
+                ..A
+            },
+        ];
+        const AFTER_PIVOT: &[Group] = &[Group { start: 2, end: 4 }];
+        let m = machine(&SagaDefinition::new("Notify", "trip", RETRIABLE).parallel(AFTER_PIVOT));
+        assert_eq!(
+            names(&m.states),
+            [
+                "a",
+                "Resolve a",
+                "p",
+                "Resolve p",
+                "Join r1, r2",
+                "Check join r1, r2",
+                "r1 is stuck",
+                "r2 is stuck",
+                "r3",
+                "Done",
+                "Compensate a",
+                "Compensated",
+                "Stuck",
+                "CompensationFailed",
+            ]
+        );
+        assert_eq!(task(&m.states, "p").next.as_deref(), Some("Join r1, r2"));
+        let join = parallel(&m.states, "Join r1, r2");
+        assert_eq!(names(&join.branches[0].states), ["r1", "r1 stuck"]);
+        let r1 = task(&join.branches[0].states, "r1");
+        assert_eq!(r1.catch.len(), 1);
+        assert_eq!(r1.catch[0].next, "r1 stuck");
+        let check = choice(&m.states, "Check join r1, r2");
+        assert_eq!(check.choices.len(), 2);
+        assert!(check.choices.iter().all(|r| r.variable.ends_with(".stuck")));
+        assert_eq!(check.default.as_deref(), Some("r3"));
+        assert!(validate(&m).is_empty());
+    }
+
+    #[test]
+    fn a_group_can_start_and_end_the_saga() {
+        const TWO: &[StepDef] = &[StepDef { name: "x", ..A }, StepDef { name: "y", ..A }];
+        const BOTH: &[Group] = &[Group { start: 0, end: 2 }];
+        let m = machine(&SagaDefinition::new("Pair", "trip", TWO).parallel(BOTH));
+        assert_eq!(m.start_at, "Join x, y");
+        assert_eq!(
+            names(&m.states),
+            [
+                "Join x, y",
+                "Check join x, y",
+                "x is stuck",
+                "y is stuck",
+                "x failed, unwind",
+                "y failed, unwind",
+                "Done",
+                "If y completed",
+                "Compensate y",
+                "If x completed",
+                "Compensate x",
+                "Compensated",
+                "Stuck",
+                "CompensationFailed",
+            ]
+        );
+        assert_eq!(
+            choice(&m.states, "Check join x, y").default.as_deref(),
+            Some("Done")
+        );
+        assert_eq!(
+            choice(&m.states, "If x completed").choices[0].next,
+            "Compensated"
+        );
+        assert_eq!(
+            task(&m.states, "Compensate x").next.as_deref(),
+            Some("Compensated")
+        );
+    }
+
+    #[test]
+    fn a_group_key_never_takes_a_lone_steps_field() {
+        const CLASH: &[StepDef] = &[
+            StepDef { name: "b", ..A },
+            StepDef { name: "c", ..A },
+            StepDef {
+                name: "join_b",
+                kind: StepKind::Pivot,
+                ..A
+            },
+        ];
+        const FIRST_TWO: &[Group] = &[Group { start: 0, end: 2 }];
+        let m = machine(&SagaDefinition::new("Clash", "trip", CLASH).parallel(FIRST_TWO));
+        assert_eq!(
+            parallel(&m.states, "Join b, c").result_path,
+            Some(ResultPath::Path("$.results.join_b_".into()))
+        );
+        assert_eq!(
+            task(&m.states, "join_b").result_path,
+            Some(ResultPath::Path("$.results.join_b".into()))
+        );
+    }
+
+    #[test]
+    fn a_group_costs_its_slowest_branch_in_the_worst_case() {
+        let needed =
+            |def: &SagaDefinition| match generate(def, &AslOptions::new().timeout_seconds(1)) {
+                Err(AslError::MachineTimeoutTooShort { needed, .. }) => needed,
+                other => panic!("expected MachineTimeoutTooShort, got {other:?}"),
+            };
+        let errors = ErrorNames::new(&[], &[]);
+        let one_branch: u64 = [Phase::Try, Phase::Resolve]
+            .into_iter()
+            .map(|phase| {
+                let retry = retry::retry(&errors, phase, &A.retry);
+                retry::worst_case_seconds(&retry, A.timeout_seconds)
+            })
+            .sum();
+        // `b` and `c` are alike: together they cost one of them.
+        let plain = SagaDefinition::new("Trip", "trip", STEPS);
+        assert_eq!(needed(&plain) - needed(&joined()), one_branch);
+    }
+
+    #[test]
+    fn without_groups_the_machine_keeps_its_canonical_shape() {
+        let m = machine(&SagaDefinition::new("Trip", "trip", STEPS));
+        assert_eq!(
+            names(&m.states),
+            [
+                "a",
+                "Resolve a",
+                "b",
+                "Resolve b",
+                "c",
+                "Resolve c",
+                "d",
+                "Resolve d",
+                "e",
+                "Resolve e",
+                "Done",
+                "Compensate d",
+                "Compensate c",
+                "Compensate b",
+                "Compensate a",
+                "Compensated",
+                "Stuck",
+                "CompensationFailed",
+            ]
+        );
+        for (name, state) in m.states.iter() {
+            assert!(
+                matches!(state, State::Task(_) | State::Succeed(_) | State::Fail(_)),
+                "{name}"
+            );
+        }
+        let d = task(&m.states, "d");
+        assert_eq!(d.parameters["Payload"]["room.$"], "$.results.b.value");
+        assert_eq!(d.result_path, Some(ResultPath::Path("$.results.d".into())));
+        assert_eq!(d.next.as_deref(), Some("e"));
+        assert_eq!(d.catch[0].next, "Compensate c");
+    }
 }

@@ -54,6 +54,17 @@ impl States {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &State)> {
         self.0.iter().map(|(n, s)| (n.as_str(), s))
     }
+
+    /// The state named `name`, here or inside a `Parallel` state's branch at
+    /// any depth.
+    pub fn find(&self, name: &str) -> Option<&State> {
+        self.get(name).or_else(|| {
+            self.0
+                .iter()
+                .flat_map(|(_, s)| s.branches())
+                .find_map(|b| b.states.find(name))
+        })
+    }
 }
 
 impl Serialize for States {
@@ -96,10 +107,18 @@ pub enum State {
     Succeed(Succeed),
     /// Ends the execution with an error.
     Fail(Fail),
+    /// Runs branches concurrently and collects their outputs in an array.
+    Parallel(Parallel),
+    /// Goes to the first rule's `Next` that matches, or to `Default`.
+    Choice(Choice),
+    /// Reshapes the state and moves on.
+    Pass(Pass),
 }
 
 impl State {
-    /// Every state this one may transition to: `Next` and the catchers' `Next`.
+    /// Every state this one may transition to in its own scope: `Next`, the
+    /// catchers' `Next`, a Choice's rules and `Default`. A `Parallel` state's
+    /// branches are scopes of their own, not successors.
     pub fn successors(&self) -> Vec<&str> {
         match self {
             State::Task(task) => task
@@ -108,7 +127,28 @@ impl State {
                 .map(String::as_str)
                 .chain(task.catch.iter().map(|c| c.next.as_str()))
                 .collect(),
+            State::Parallel(parallel) => parallel
+                .next
+                .iter()
+                .map(String::as_str)
+                .chain(parallel.catch.iter().map(|c| c.next.as_str()))
+                .collect(),
+            State::Choice(choice) => choice
+                .choices
+                .iter()
+                .map(|rule| rule.next.as_str())
+                .chain(choice.default.as_deref())
+                .collect(),
+            State::Pass(pass) => pass.next.iter().map(String::as_str).collect(),
             State::Succeed(_) | State::Fail(_) => Vec::new(),
+        }
+    }
+
+    /// The branches of a `Parallel` state; empty for any other state.
+    pub fn branches(&self) -> &[Branch] {
+        match self {
+            State::Parallel(parallel) => &parallel.branches,
+            _ => &[],
         }
     }
 }
@@ -148,7 +188,7 @@ pub struct Task {
     /// The next state; `None` when `End` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
-    /// Whether this state ends the execution.
+    /// Whether this state ends the execution (or its `Parallel` branch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<bool>,
 }
@@ -249,4 +289,107 @@ pub struct Fail {
     /// The path of the cause in the state's input.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause_path: Option<String>,
+}
+
+/// A Parallel state: every branch starts with the state's input, and the
+/// state's result is the array of the branches' outputs, in branch order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Parallel {
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The branches, each a state machine of its own.
+    pub branches: Vec<Branch>,
+    /// Reshapes the array of branch outputs before `ResultPath`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_selector: Option<Value>,
+    /// Where the result goes in the state's input; `Discard` keeps the input.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub result_path: Option<ResultPath>,
+    /// Retriers of a failed branch, tried in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry: Vec<Retrier>,
+    /// Catchers of a failed branch, tried in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catch: Vec<Catcher>,
+    /// The next state; `None` when `End` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Whether this state ends its scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<bool>,
+}
+
+/// One branch of a Parallel state. Its states may only transition to one
+/// another, and it ends where a state has `End` or is a Succeed or Fail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Branch {
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The branch's first state.
+    pub start_at: String,
+    /// The branch's states, in a stable order.
+    pub states: States,
+}
+
+/// A Choice state, limited to the rules saga state machines use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Choice {
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// The rules, tried in order.
+    pub choices: Vec<ChoiceRule>,
+    /// Where to go when no rule matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+/// A Choice rule that tests whether a field is present.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChoiceRule {
+    /// The path tested.
+    pub variable: String,
+    /// True: the rule matches when the path exists; false: when it does not.
+    pub is_present: bool,
+    /// Where to go when the rule matches.
+    pub next: String,
+}
+
+/// A Pass state: its result is its effective input (after `InputPath`), or
+/// `Parameters` resolved against that input.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Pass {
+    /// A description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Selects the effective input from the state's input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_path: Option<String>,
+    /// The result, as a JSONPath-mode template (`"key.$": "$.path"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<Value>,
+    /// Where the result goes in the state's input.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub result_path: Option<ResultPath>,
+    /// The next state; `None` when `End` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+    /// Whether this state ends its scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<bool>,
 }

@@ -199,7 +199,11 @@ mod tests {
         let long = long_text();
         assert_eq!(long.chars().count(), 10_000);
         let capped = cap_text(&long);
-        assert!(capped.len() <= MAX_TEXT_BYTES + '…'.len_utf8(), "{}", capped.len());
+        assert!(
+            capped.len() <= MAX_TEXT_BYTES + '…'.len_utf8(),
+            "{}",
+            capped.len()
+        );
         assert!(capped.ends_with('…'));
         // The straddling 'é' is dropped whole, not split.
         assert_eq!(capped, "a".repeat(MAX_TEXT_BYTES - 1) + "…");
