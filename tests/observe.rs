@@ -12,9 +12,10 @@ use common::tools::required;
 use saga_core::diagram;
 use saga_core::history::{ExecutionHistory, HistoryEventType as T, PayloadKind, StepRun};
 use saga_core::invoke::LambdaInvoker;
+use saga_core::log::SagaEvent;
 use saga_core::prelude::*;
 use saga_core::report;
-use trip_saga::{BookTrip, Trip, functions};
+use trip_saga::{BookTrip, BookTripTogether, Trip, functions};
 
 fn trip(fail_at: Option<&str>) -> Trip {
     Trip {
@@ -36,6 +37,20 @@ async fn run(name: &str, fail_at: Option<&str>, runtime: &Runtime) -> ExecutionH
 
 fn registered() -> Runtime {
     Runtime::builder().register::<BookTrip>().build()
+}
+
+/// A run of the trip saga that books the hotel and the car together
+/// (`join!`), failing at `fail_at`, and its history.
+async fn run_together(name: &str, fail_at: Option<&str>, runtime: &Runtime) -> ExecutionHistory {
+    let id = SagaId::new(name).expect("id");
+    let _ = BookTripTogether::run_with_id(runtime, id.clone(), trip(fail_at))
+        .await
+        .expect("runs");
+    runtime.execution_history(&id).await.expect("history")
+}
+
+fn registered_together() -> Runtime {
+    Runtime::builder().register::<BookTripTogether>().build()
 }
 
 #[tokio::test]
@@ -213,16 +228,235 @@ async fn mermaid_diagrams_match_their_golden_files() {
     );
 }
 
+/// The edges a Mermaid overlay draws bold, as written (`from arrow to`).
+fn bold_edges(mermaid: &str) -> Vec<&str> {
+    let edges: Vec<&str> = mermaid
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("-->") || l.contains(".->"))
+        .collect();
+    mermaid
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("linkStyle "))
+        .filter_map(|l| l.split(' ').next()?.parse::<usize>().ok())
+        .map(|i| edges[i])
+        .collect()
+}
+
+#[tokio::test]
+async fn a_parallel_group_forks_joins_and_unwinds_in_order() {
+    let def = BookTripTogether::definition();
+    let plain = diagram::mermaid(def, None);
+    // The branches framed together, under a stable id.
+    assert!(
+        plain.contains(concat!(
+            "    subgraph join1 [\"join: reserve_hotel, rent_car\"]\n",
+            "        s1[\"reserve_hotel\"]\n",
+            "        s2[\"rent_car\"]\n",
+            "    end\n",
+        )),
+        "{plain}"
+    );
+    // The flight forks to both branches; both join into the payment.
+    for edge in ["s0 --> s1", "s0 --> s2", "s1 --> s3", "s2 --> s3"] {
+        assert!(plain.contains(&format!("    {edge}\n")), "{edge}: {plain}");
+    }
+    // No forward edge between the branches, nor past them.
+    for edge in ["s1 --> s2", "s2 --> s1", "s0 --> s3"] {
+        assert!(!plain.contains(edge), "{edge}: {plain}");
+    }
+    // Compensations in the order they run: the car, the hotel, the flight.
+    // A branch that fails leads to its sibling's compensation; the car's
+    // may jump over the hotel's, when the hotel is the branch that failed.
+    for edge in [
+        "c2 -.-> c1",
+        "c1 -.-> c0",
+        "c0 -.-> compensated",
+        "s1 -. fails .-> c2",
+        "s2 -. fails .-> c1",
+        "s3 -. fails .-> c2",
+        "c2 -. if reserve_hotel failed .-> c0",
+    ] {
+        assert!(plain.contains(&format!("    {edge}\n")), "{edge}: {plain}");
+    }
+    for edge in ["c1 -.-> c2", "s1 -. fails .-> c1", "s2 -. fails .-> c2"] {
+        assert!(!plain.contains(edge), "{edge}: {plain}");
+    }
+    golden("book_trip_together.mmd", &plain);
+
+    let runtime = registered_together();
+    // The car fails: the hotel is undone, then the flight.
+    let car = run_together("together-mermaid-car", Some("car"), &runtime).await;
+    assert_eq!(car.status, SagaStatus::Compensated);
+    assert_eq!(
+        car.steps,
+        [
+            StepRun::Compensated,
+            StepRun::Compensated,
+            StepRun::Failed,
+            StepRun::NotRun,
+            StepRun::NotRun
+        ]
+    );
+    let overlay = diagram::mermaid(def, Some(&car));
+    assert!(overlay.contains("class s2 failed"), "{overlay}");
+    assert!(
+        overlay.contains("class c0,c1,compensated compensated"),
+        "{overlay}"
+    );
+    assert_eq!(
+        bold_edges(&overlay),
+        [
+            "start --> s0",
+            "s0 --> s1",
+            "s0 --> s2",
+            "s2 -. fails .-> c1",
+            "c0 -.-> compensated",
+            "c1 -.-> c0",
+        ],
+        "{overlay}"
+    );
+
+    // The hotel fails: the car is undone, then the flight.
+    let hotel = run_together("together-mermaid-hotel", Some("hotel"), &runtime).await;
+    assert_eq!(hotel.status, SagaStatus::Compensated);
+    // The branches' events interleave: both start before either ends.
+    let at = |t: T, step: &str| {
+        hotel
+            .events
+            .iter()
+            .position(|e| e.event_type == t && e.step.as_deref() == Some(step))
+            .unwrap_or_else(|| panic!("no {t} of {step}"))
+    };
+    assert!(at(T::TaskStarted, "rent_car") < at(T::TaskFailed, "reserve_hotel"));
+    let undo: Vec<_> = hotel
+        .events
+        .iter()
+        .filter(|e| e.event_type == T::CompensationStarted)
+        .filter_map(|e| e.step.as_deref())
+        .collect();
+    assert_eq!(undo, ["rent_car", "reserve_flight"]);
+    let overlay = diagram::mermaid(def, Some(&hotel));
+    assert_eq!(
+        bold_edges(&overlay),
+        [
+            "start --> s0",
+            "s0 --> s1",
+            "s0 --> s2",
+            "s1 -. fails .-> c2",
+            "c0 -.-> compensated",
+            "c2 -. if reserve_hotel failed .-> c0",
+        ],
+        "{overlay}"
+    );
+    golden("book_trip_together-hotel-fails.mmd", &overlay);
+
+    // The same run logged with its branches' events the other way round
+    // (the car starts and ends first) draws the same.
+    let id = SagaId::new("together-mermaid-hotel").expect("id");
+    let mut entries = runtime.history(&id).await.expect("log");
+    let position = |pick: &dyn Fn(&SagaEvent) -> bool| {
+        entries
+            .iter()
+            .position(|e| pick(&e.event))
+            .expect("the event is logged")
+    };
+    let s1 = position(&|e: &SagaEvent| matches!(e, SagaEvent::StepStarted { step: 1, .. }));
+    let s2 = position(&|e: &SagaEvent| matches!(e, SagaEvent::StepStarted { step: 2, .. }));
+    let e1 = position(&|e: &SagaEvent| matches!(e, SagaEvent::StepFailed { step: 1, .. }));
+    let e2 = position(&|e: &SagaEvent| matches!(e, SagaEvent::StepSucceeded { step: 2, .. }));
+    assert!(s1 != s2 && e1 != e2);
+    for (a, b) in [(s1, s2), (e1, e2)] {
+        let (x, y) = (entries[a].event.clone(), entries[b].event.clone());
+        entries[a].event = y;
+        entries[b].event = x;
+    }
+    let swapped = ExecutionHistory::from_log(&id, &entries, Some(def), None, None);
+    assert_eq!(swapped.status, SagaStatus::Compensated, "the swap replays");
+    assert_eq!(swapped.steps, hotel.steps);
+    assert_eq!(diagram::mermaid(def, Some(&swapped)), overlay);
+    assert_eq!(
+        diagram::svg(def, Some(&swapped)),
+        diagram::svg(def, Some(&hotel))
+    );
+
+    // Completed: every forward edge, forks and joins included, is bold.
+    let done = run_together("together-mermaid-ok", None, &runtime).await;
+    let overlay = diagram::mermaid(def, Some(&done));
+    assert_eq!(
+        bold_edges(&overlay),
+        [
+            "start --> s0",
+            "s0 --> s1",
+            "s0 --> s2",
+            "s1 --> s3",
+            "s2 --> s3",
+            "s3 --> s4",
+            "s4 --> completed",
+        ],
+        "{overlay}"
+    );
+}
+
+#[test]
+fn the_svg_sets_a_parallel_group_side_by_side_in_a_frame() {
+    let svg = diagram::svg(BookTripTogether::definition(), None);
+    assert!(
+        svg.contains("<g class=\"group\" data-group=\"join1\">"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(">join: reserve_hotel, rent_car</text>"),
+        "{svg}"
+    );
+    // The two branches on one row, one beside the other.
+    let corner = |node: &str| {
+        let at = svg
+            .find(&format!("data-node=\"{node}\"><rect x=\""))
+            .unwrap_or_else(|| panic!("no {node}: {svg}"));
+        let rest = &svg[at..];
+        let number = |attr: &str| -> i64 {
+            let from = rest.find(attr).expect("attribute") + attr.len();
+            let len = rest[from..].find('"').expect("quoted");
+            rest[from..from + len].parse().expect("a number")
+        };
+        (number("x=\""), number("y=\""))
+    };
+    let (hotel, car) = (corner("s1"), corner("s2"));
+    assert_eq!(hotel.1, car.1, "same row");
+    assert!(car.0 > hotel.0, "side by side");
+    // A saga without groups is drawn as before: one column, no frame.
+    assert!(!diagram::svg(BookTrip::definition(), None).contains("class=\"group\""));
+}
+
 fn temp(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("observe");
     std::fs::create_dir_all(&dir).expect("dir");
     dir.join(name)
 }
 
+/// Renders `source` with Graphviz's `dot` to SVG, under `name`.
+fn render_dot(source: &str, name: &str) -> String {
+    let dot = required("SAGA_DOT", "Graphviz's dot");
+    let input = temp(&format!("{name}.dot"));
+    let output = temp(&format!("{name}.svg"));
+    std::fs::write(&input, source).expect("write");
+    let status = Command::new(&dot)
+        .arg("-Tsvg")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .status()
+        .expect("run dot");
+    assert!(status.success(), "dot failed on:\n{source}");
+    let svg = std::fs::read_to_string(&output).expect("svg");
+    assert!(svg.contains("<svg"), "{svg}");
+    svg
+}
+
 #[tokio::test]
 #[ignore = "needs Graphviz dot (SAGA_DOT); scripts/test.sh installs it and runs this"]
 async fn graphviz_renders_every_dot_diagram_to_svg() {
-    let dot = required("SAGA_DOT", "Graphviz's dot");
     let runtime = registered();
     let runs = [
         None,
@@ -231,25 +465,51 @@ async fn graphviz_renders_every_dot_diagram_to_svg() {
     ];
     for (i, h) in runs.iter().enumerate() {
         let source = diagram::dot(BookTrip::definition(), h.as_ref());
-        let input = temp(&format!("book_trip-{i}.dot"));
-        let output = temp(&format!("book_trip-{i}.svg"));
-        std::fs::write(&input, &source).expect("write");
-        let status = Command::new(&dot)
-            .arg("-Tsvg")
-            .arg(&input)
-            .arg("-o")
-            .arg(&output)
-            .status()
-            .expect("run dot");
-        assert!(status.success(), "dot failed on:\n{source}");
-        let svg = std::fs::read_to_string(&output).expect("svg");
-        assert!(svg.contains("<svg"), "{svg}");
+        let svg = render_dot(&source, &format!("book_trip-{i}"));
         for step in [
             "reserve_flight",
             "undo reserve_hotel",
             "charge_card (pivot)",
         ] {
             assert!(svg.contains(step), "{step} missing from the rendered SVG");
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs Graphviz dot (SAGA_DOT); scripts/test.sh installs it and runs this"]
+async fn graphviz_renders_a_parallel_group_as_a_cluster() {
+    let runtime = registered_together();
+    let runs = [
+        None,
+        Some(run_together("together-dot-car", Some("car"), &runtime).await),
+        Some(run_together("together-dot-hotel", Some("hotel"), &runtime).await),
+        Some(run_together("together-dot-ok", None, &runtime).await),
+    ];
+    for (i, h) in runs.iter().enumerate() {
+        let source = diagram::dot(BookTripTogether::definition(), h.as_ref());
+        assert!(
+            source.contains(
+                "    subgraph cluster_join1 {\n        label=\"join: reserve_hotel, rent_car\";\n"
+            ),
+            "{source}"
+        );
+        for edge in ["s0 -> s1", "s0 -> s2", "s1 -> s3", "s2 -> s3"] {
+            assert!(source.contains(&format!("    {edge}")), "{edge}: {source}");
+        }
+        for edge in ["s1 -> s2", "s2 -> s1"] {
+            assert!(!source.contains(edge), "{edge}: {source}");
+        }
+        let svg = render_dot(&source, &format!("book_trip_together-{i}"));
+        for text in [
+            "cluster_join1",
+            "join: reserve_hotel, rent_car",
+            "reserve_hotel",
+            "rent_car",
+            "undo rent_car",
+            "charge_card (pivot)",
+        ] {
+            assert!(svg.contains(text), "{text} missing from the rendered SVG");
         }
     }
 }
@@ -331,6 +591,33 @@ async fn the_html_report_renders_in_a_real_browser() {
         png.len() > 20_000,
         "a rendered page, not a blank one: {} bytes",
         png.len()
+    );
+
+    // A saga with a parallel group: its branches framed side by side.
+    let h = run_together(
+        "together-report-hotel",
+        Some("hotel"),
+        &registered_together(),
+    )
+    .await;
+    let page = report::html(BookTripTogether::definition(), &h);
+    let file = temp("together-report-hotel.html");
+    std::fs::write(&file, &page).expect("write");
+    let url = format!("file://{}", file.display());
+    let dom = chromium(&["--dump-dom", &url], &temp("chromium-dom-together"));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(dom.contains("data-group=\"join1\""), "the group is framed");
+    assert!(dom.contains("join: reserve_hotel, rent_car"));
+    assert!(dom.contains("id=\"status\">compensated<"));
+    assert_eq!(
+        dom.matches("<tr class=").count(),
+        h.events.len(),
+        "one table row per history event"
     );
 }
 

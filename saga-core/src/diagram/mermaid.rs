@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::graph::{Graph, Mark, NodeKind};
+use super::graph::{Graph, Mark, Node, NodeKind};
 use crate::definition::SagaDefinition;
 use crate::history::ExecutionHistory;
 use crate::step::StepKind;
@@ -13,8 +13,8 @@ use crate::step::StepKind;
 pub fn mermaid(def: &SagaDefinition, run: Option<&ExecutionHistory>) -> String {
     let g = Graph::build(def, run);
     let mut out = String::from("flowchart TD\n");
-    for n in &g.nodes {
-        let label = n.label.replace('"', "#quot;");
+    let line = |out: &mut String, n: &Node, indent: &str| {
+        let label = quote(&n.label);
         let shape = match n.kind {
             NodeKind::Start | NodeKind::End => format!("([\"{label}\"])"),
             NodeKind::Step(StepKind::Pivot) => format!("{{{{\"{label}\"}}}}"),
@@ -22,11 +22,26 @@ pub fn mermaid(def: &SagaDefinition, run: Option<&ExecutionHistory>) -> String {
             NodeKind::Step(StepKind::Compensatable) => format!("[\"{label}\"]"),
             NodeKind::Compensation => format!("[/\"{label}\"/]"),
         };
-        let _ = writeln!(out, "    {}{shape}", n.id);
+        let _ = writeln!(out, "{indent}{}{shape}", n.id);
+    };
+    for (i, n) in g.nodes.iter().enumerate() {
+        match g.clusters.iter().find(|c| c.nodes.contains(&i)) {
+            // A parallel group: its branches in a subgraph, where its first
+            // branch would be.
+            Some(c) if c.nodes.first() == Some(&i) => {
+                let _ = writeln!(out, "    subgraph {} [\"{}\"]", c.id, quote(&c.label));
+                for &m in &c.nodes {
+                    line(&mut out, &g.nodes[m], "        ");
+                }
+                out.push_str("    end\n");
+            }
+            Some(_) => {}
+            None => line(&mut out, n, "    "),
+        }
     }
     for e in &g.edges {
         let (from, to) = (&g.nodes[e.from].id, &g.nodes[e.to].id);
-        let arrow = match (e.dashed, e.label) {
+        let arrow = match (e.dashed, &e.label) {
             (false, _) => "-->".to_owned(),
             (true, Some(label)) => format!("-. {label} .->"),
             (true, None) => "-.->".to_owned(),
@@ -60,4 +75,9 @@ pub fn mermaid(def: &SagaDefinition, run: Option<&ExecutionHistory>) -> String {
         }
     }
     out
+}
+
+/// Text fit for a quoted Mermaid label.
+fn quote(s: &str) -> String {
+    s.replace('"', "#quot;")
 }

@@ -4,6 +4,14 @@
 //! their own. With a run's [`ExecutionHistory`], each step is coloured by
 //! how it fared and the edges the run took are drawn bold.
 //!
+//! The branches of a parallel group (`join!`) are framed together (a
+//! Mermaid `subgraph`, a DOT cluster, a dashed frame in the SVG): the step
+//! before the group forks to every branch and every branch joins into the
+//! step after it. Compensations are chained in the order they run, last step
+//! first; a branch that fails leads to the compensation of its last sibling
+//! (or of the step before the group), and a compensation in a group may jump
+//! over the sibling before it, when that sibling is the branch that failed.
+//!
 //! ```
 //! # use saga_core::prelude::*;
 //! # #[saga_step(compensate = undo)] async fn hold(n: &u32) -> Result<u32, StepError> { Ok(*n) }
