@@ -17,6 +17,7 @@
 //! cargo run --example book_trip -- cancel <id>              # cancels a saga the log holds unfinished
 //! cargo run --example book_trip -- recover                  # finishes every saga the log holds unfinished
 //! cargo run --example book_trip -- --trace --fail-at car    # with the runtime's tracing spans and events
+//! cargo run --example book_trip -- --together --fail-at car # hotel and car in parallel (join!)
 //! cargo run --example book_trip -- asl                      # the Step Functions state machine
 //! ```
 
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use saga_core::log::{LogEntry, LogError, Outbox, SagaEvent, SagaLog, SagaStatus, SagaSummary};
 use saga_core::prelude::*;
 use saga_core::publish::{JsonLines, Publisher};
-use saga_core::{BoxFuture, names};
+use saga_core::{BoxFuture, SagaDefinition, names};
 use trip_saga::functions;
 use trip_saga::*;
 
@@ -44,7 +45,20 @@ struct Args {
     recover: bool,
     memory: bool,
     trace: bool,
+    /// Run `BookTripTogether` (hotel and car in parallel) instead of `BookTrip`.
+    together: bool,
     db: PathBuf,
+}
+
+impl Args {
+    /// The definition of the saga to run.
+    fn saga(&self) -> &'static SagaDefinition {
+        if self.together {
+            BookTripTogether::definition()
+        } else {
+            BookTrip::definition()
+        }
+    }
 }
 
 fn parse_args() -> anyhow::Result<Option<Args>> {
@@ -60,6 +74,7 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
         recover: false,
         memory: false,
         trace: false,
+        together: false,
         db: PathBuf::from("target/book_trip.db"),
     };
     while let Some(arg) = args.next() {
@@ -96,13 +111,14 @@ fn parse_args() -> anyhow::Result<Option<Args>> {
             "--memory" => parsed.memory = true,
             "--events" => parsed.events = true,
             "--trace" => parsed.trace = true,
+            "--together" => parsed.together = true,
             "--lambda" => parsed.lambda = true,
             "asl" => parsed.asl = true,
             "recover" => parsed.recover = true,
             "-h" | "--help" => {
                 let points = FAILURE_POINTS.join("|");
                 println!(
-                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--fail-at {points}] [--crash-after {points}] [--cancel-after {points}] [--events]\n       book_trip [--db FILE] cancel ID\n       book_trip [--db FILE] recover\n       book_trip asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --crash-after  kill the process once the log records that this step started\n  --cancel-after cancel the saga once the log records that this step succeeded\n  --events       print the saga lifecycle events (JSON lines) published from the log's outbox\n  cancel ID      cancel a saga the log holds unfinished (recover then compensates it)\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
+                    "usage: book_trip [--db FILE | --memory] [--trace] [--lambda] [--together] [--fail-at {points}] [--crash-after {points}] [--cancel-after {points}] [--events]\n       book_trip [--db FILE] cancel ID\n       book_trip [--db FILE] recover\n       book_trip [--together] asl\n\n  --db FILE      the SQLite saga log (default target/book_trip.db)\n  --memory       an in-memory saga log instead\n  --lambda       run every step and compensation as a Lambda function on a local\n                 Invoke endpoint, called through the real aws-sdk-lambda client\n  --trace        print the runtime's tracing spans and events (tracing-subscriber)\n  --together     run BookTripTogether: the hotel and the car booked in parallel (join!)\n  --crash-after  kill the process once the log records that this step started\n  --cancel-after cancel the saga once the log records that this step succeeded\n  --events       print the saga lifecycle events (JSON lines) published from the log's outbox\n  cancel ID      cancel a saga the log holds unfinished (recover then compensates it)\n  recover        finish every saga the log holds unfinished\n  asl            print the saga as an AWS Step Functions state machine (ASL JSON)"
                 );
                 return Ok(None);
             }
@@ -181,7 +197,9 @@ struct Setup {
 }
 
 fn builder(args: &Args) -> anyhow::Result<Setup> {
-    let builder = Runtime::builder().register::<BookTrip>();
+    let builder = Runtime::builder()
+        .register::<BookTrip>()
+        .register::<BookTripTogether>();
     let (log, outbox): (Arc<dyn SagaLog>, Arc<dyn Outbox>) = if args.memory {
         let log = Arc::new(InMemoryLog::with_outbox());
         (log.clone(), log)
@@ -194,7 +212,7 @@ fn builder(args: &Args) -> anyhow::Result<Setup> {
         (log.clone(), log)
     };
     let step = |point: &str| {
-        BookTrip::definition()
+        args.saga()
             .step_index(step_of(point))
             .ok_or_else(|| anyhow::anyhow!("no step for {point}"))
     };
@@ -266,17 +284,24 @@ async fn lambda_runtime(args: &Args) -> anyhow::Result<(Runtime, LocalLambdaHand
     let lambda = LambdaInvoker::local(local.url());
     let runtime = functions::bind(builder(args)?.builder, &lambda).build();
     runtime.preflight::<BookTrip>().await?;
+    runtime.preflight::<BookTripTogether>().await?;
     println!("DryRun preflight: every function may be invoked");
     Ok((runtime, local))
 }
 
 /// Prints the saga as a Step Functions state machine. The function names come
 /// from the same bindings the `--lambda` runtime uses; nothing is called.
-fn print_state_machine() -> anyhow::Result<()> {
+fn print_state_machine(args: &Args) -> anyhow::Result<()> {
     let lambda = LambdaInvoker::local("http://127.0.0.1:9000");
     let runtime = functions::bind(Runtime::builder(), &lambda).build();
-    let options = AslOptions::from_runtime(&runtime).comment("Books a trip (saga BookTrip)");
-    println!("{}", asl::state_machine::<BookTrip>(&options)?.to_json());
+    let options = AslOptions::from_runtime(&runtime)
+        .comment(format!("Books a trip (saga {})", args.saga().name));
+    let machine = if args.together {
+        asl::state_machine::<BookTripTogether>(&options)?
+    } else {
+        asl::state_machine::<BookTrip>(&options)?
+    };
+    println!("{}", machine.to_json());
     Ok(())
 }
 
@@ -289,7 +314,7 @@ async fn main() -> anyhow::Result<()> {
         tracing_subscriber::fmt().with_target(false).init();
     }
     if args.asl {
-        return print_state_machine();
+        return print_state_machine(&args);
     }
     if args.recover {
         return recover(&args).await;
@@ -323,16 +348,14 @@ async fn main() -> anyhow::Result<()> {
         ),
         _ => None,
     };
+    let saga = args.saga();
     let trip = Trip {
         traveller: "Ada".into(),
         from: "LHR".into(),
         to: "JFK".into(),
         fail_at: args.fail_at,
     };
-    println!(
-        "saga BookTrip, definition {}",
-        BookTrip::definition().hash()
-    );
+    println!("saga {}, definition {}", saga.name, saga.hash());
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis();
@@ -350,7 +373,11 @@ async fn main() -> anyhow::Result<()> {
             }
         });
     }
-    let outcome = BookTrip::run_with_id(&runtime, id.clone(), trip).await?;
+    let outcome = if args.together {
+        BookTripTogether::run_with_id(&runtime, id.clone(), trip).await?
+    } else {
+        BookTrip::run_with_id(&runtime, id.clone(), trip).await?
+    };
     if let Some(publisher) = publisher {
         publisher.stop().await?;
     }
@@ -375,6 +402,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn print_log(runtime: &Runtime, id: &SagaId) -> anyhow::Result<()> {
     println!("saga log for {id}:");
+    // Both sagas declare the same steps in the same order.
     let steps = BookTrip::definition().steps;
     let name = |k: &usize| steps.get(*k).map_or("?", |s| s.name);
     for entry in runtime.log().history(id).await? {

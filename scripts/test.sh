@@ -42,10 +42,19 @@ echo "$remote_retried"
 grep -q "outcome: completed" <<<"$remote_retried"
 grep -q "send_confirmation started, attempt 3" <<<"$remote_retried"
 
-# The state machine the example prints is the golden one (tests/asl.rs keeps
-# the golden file in step with the generator).
+# The hotel and the car booked in parallel (join!): the car fails, so the
+# hotel (its completed sibling) and then the flight are compensated.
+together=$(cargo run --quiet --example book_trip -- --memory --together --fail-at car)
+echo "$together"
+grep -q "outcome: compensated after \`rent_car\` failed" <<<"$together"
+grep -o -e "<- cancel_hotel" -e "<- cancel_flight" -e "<- return_car" <<<"$together" | tr '\n' ' ' \
+  | grep -qx "<- cancel_hotel <- cancel_flight "
+
+# The state machines the example prints are the golden ones (tests/asl.rs
+# keeps the golden files in step with the generator).
 diff <(cargo run --quiet --example book_trip -- asl) tests/golden/asl/book_trip.json
-echo "book_trip asl prints tests/golden/asl/book_trip.json"
+diff <(cargo run --quiet --example book_trip -- --together asl) tests/golden/asl/book_trip_together.json
+echo "book_trip asl prints tests/golden/asl/book_trip.json and book_trip_together.json"
 
 # A crash half-way (the process exits once rent_car's start is durable) and a
 # recovery from the SQLite saga log, which finishes the saga.

@@ -206,6 +206,17 @@ async fn operators_list_show_draw_resume_abandon_and_recover_a_real_log() {
         &["diagram", "BookTrip", "--run", &done, "--format", "dot"],
     ));
     assert!(dot.starts_with("digraph"), "{dot}");
+    // The saga with a parallel group draws its branches as one group.
+    let (together, out) = book_trip(&db, &["--together", "--fail-at", "car"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let drawn = stdout(&ops(
+        &db,
+        &["diagram", "BookTripTogether", "--run", &together],
+    ));
+    assert!(
+        drawn.contains("subgraph") && drawn.contains("join: reserve_hotel, rent_car"),
+        "{drawn}"
+    );
     let asl = ops(&db, &["asl", "BookTrip"]);
     assert!(asl.status.success());
     let machine: serde_json::Value = serde_json::from_slice(&asl.stdout).expect("ASL JSON");

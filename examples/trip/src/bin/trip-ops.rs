@@ -6,5 +6,9 @@
 //! ```
 
 fn main() -> std::process::ExitCode {
-    saga_core::cli::run(saga_core::Registry::new().with::<trip_saga::BookTrip>())
+    saga_core::cli::run(
+        saga_core::Registry::new()
+            .with::<trip_saga::BookTrip>()
+            .with::<trip_saga::BookTripTogether>(),
+    )
 }
