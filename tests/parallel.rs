@@ -72,6 +72,14 @@ async fn run(name: &str, plan: Plan) -> (SagaId, SagaOutcome<u64>) {
     run_on(&common::runtime(), name, plan).await
 }
 
+/// The step whose failure compensated the saga, if it was compensated.
+fn failed_step(outcome: &SagaOutcome<u64>) -> Option<&'static str> {
+    match outcome {
+        SagaOutcome::Compensated { failed_step, .. } => Some(failed_step),
+        _ => None,
+    }
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -127,16 +135,7 @@ async fn when_both_branches_fail_the_first_declared_is_reported() {
         .with("left", &[Retryable, Terminal])
         .with("right", &[Terminal]);
     let (id, outcome) = run("both-fail", plan).await;
-    assert!(
-        matches!(
-            outcome,
-            SagaOutcome::Compensated {
-                failed_step: "left",
-                ..
-            }
-        ),
-        "{outcome:?}"
-    );
+    assert_eq!(failed_step(&outcome), Some("left"), "{outcome:?}");
     assert_eq!(compensated(&id), ["first"]);
 }
 
@@ -144,16 +143,7 @@ async fn when_both_branches_fail_the_first_declared_is_reported() {
 async fn a_later_failure_undoes_every_branch_in_reverse_order() {
     let plan = Plan::new().with("last", &[Terminal]);
     let (id, outcome) = run("last-fails", plan).await;
-    assert!(
-        matches!(
-            outcome,
-            SagaOutcome::Compensated {
-                failed_step: "last",
-                ..
-            }
-        ),
-        "{outcome:?}"
-    );
+    assert_eq!(failed_step(&outcome), Some("last"), "{outcome:?}");
     assert_eq!(compensated(&id), ["right", "left", "first"]);
 }
 
@@ -219,16 +209,7 @@ async fn the_sqlite_log_records_interleaved_branches_and_recovery_reads_them() {
     let (ok, outcome) = run_on(&rt, "sqlite", Plan::new()).await;
     assert!(matches!(outcome, SagaOutcome::Completed(_)), "{outcome:?}");
     let (failed, outcome) = run_on(&rt, "sqlite", Plan::new().with("left", &[Terminal])).await;
-    assert!(
-        matches!(
-            outcome,
-            SagaOutcome::Compensated {
-                failed_step: "left",
-                ..
-            }
-        ),
-        "{outcome:?}"
-    );
+    assert_eq!(failed_step(&outcome), Some("left"), "{outcome:?}");
     drop(rt);
     let rt = Runtime::builder()
         .log(SqliteLog::open(&db).expect("reopen"))
