@@ -287,3 +287,64 @@ async fn a_cancellation_stops_before_the_group_starts() {
     assert_eq!(succeeded(&id), ["cancelling"], "no branch started");
     assert_eq!(compensated(&id), ["cancelling"]);
 }
+
+#[saga_step(pivot, retry(max_attempts = 1))]
+async fn pay(plan: &Plan, first: &u64) -> Result<u64, StepError> {
+    act(plan, *first + 1000).await
+}
+
+#[saga_step(retriable, retry(max_attempts = 1, interval_seconds = 1))]
+async fn mail(plan: &Plan, paid: &u64) -> Result<u64, StepError> {
+    act(plan, *paid).await
+}
+
+#[saga_step(retriable, retry(max_attempts = 1, interval_seconds = 1))]
+async fn text(plan: &Plan, paid: &u64) -> Result<u64, StepError> {
+    act(plan, *paid).await
+}
+
+saga! {
+    /// first, the pivot, then two retriable branches.
+    pub saga Notify(plan: Plan) -> u64 {
+        let first = first(&plan);
+        let paid = pay(&plan, &first);
+        let (mailed, texted) = join!(mail(&plan, &paid), text(&plan, &paid));
+        mailed + texted
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_resume_runs_every_stuck_retriable_branch_again() {
+    // Both branches spend their budget (2 calls each) and the saga is stuck
+    // at the first; one operator resume gives both a fresh budget.
+    let rt = Runtime::builder()
+        .register::<Notify>()
+        .jitter_seed(1)
+        .build();
+    let id = id("notify");
+    let plan = Plan::new()
+        .with("mail", &[Retryable, Retryable])
+        .with("text", &[Retryable, Retryable]);
+    let outcome = Notify::run_with_id(&rt, id.clone(), plan)
+        .await
+        .expect("run");
+    match outcome {
+        SagaOutcome::Stuck { step, .. } => assert_eq!(step, "mail"),
+        other => panic!("expected stuck, got {other:?}"),
+    }
+    assert_eq!(
+        rt.resume(&id, "ops").await.expect("resume"),
+        SagaStatus::Completed,
+        "both branches ran again after one resume"
+    );
+    let history = rt.history(&id).await.expect("history");
+    for step in [2, 3] {
+        assert!(
+            history
+                .iter()
+                .any(|e| e.event == SagaEvent::StepStarted { step, attempt: 3 }),
+            "branch {step} ran a third attempt"
+        );
+    }
+    assert!(compensated(&id).is_empty());
+}

@@ -266,13 +266,23 @@ impl SagaMachine {
             &SagaEvent::Stuck { step, .. } => self.stuck_step = Some(step),
             SagaEvent::Resumed { .. } => {
                 // `check` made sure the stuck step is there and failed for good.
-                if let Some(step) = self.stuck_step.take()
-                    && let Some(state) = self.steps.get_mut(step)
-                {
-                    match state {
-                        StepState::Failed { retry, .. }
-                        | StepState::CompensationFailed { retry, .. } => *retry = true,
-                        _ => {}
+                if let Some(step) = self.stuck_step.take() {
+                    // A retriable step past its budget is stuck, never
+                    // unwound: every such branch of the stuck step's group
+                    // runs again with it.
+                    let stage = self.stage(step);
+                    for (k, state) in self.steps.iter_mut().enumerate() {
+                        let retriable_sibling = stage.contains(&k)
+                            && self.kinds.get(k) == Some(&StepKind::Retriable)
+                            && matches!(state, StepState::Failed { retry: false, .. });
+                        if k != step && !retriable_sibling {
+                            continue;
+                        }
+                        match state {
+                            StepState::Failed { retry, .. }
+                            | StepState::CompensationFailed { retry, .. } => *retry = true,
+                            _ => {}
+                        }
                     }
                 }
             }
@@ -338,7 +348,9 @@ impl SagaMachine {
                 }
                 let mut after = 0;
                 for &[start, end] in groups {
-                    if start < after || end < start + 2 || end > kinds.len() {
+                    // Checked without arithmetic that could overflow: the
+                    // numbers come from storage and may be anything.
+                    if start < after || end <= start || end - start < 2 || end > kinds.len() {
                         return Err(fail(format!(
                             "parallel group [{start}, {end}) is not an ordered range of at \
                              least two of the {} steps",
@@ -958,6 +970,8 @@ mod tests {
             assert!(SagaMachine::new().apply(&e).is_ok(), "{kinds:?} {groups:?}");
         }
         let illegal = [
+            (vec![C], vec![[usize::MAX - 1, 1]]),
+            (vec![C, C], vec![[0, usize::MAX]]),
             (vec![C, C, C], vec![[0, 1]]),
             (vec![C, C, C], vec![[0, 4]]),
             (vec![C, C, C], vec![[1, 3], [0, 2]]),
