@@ -174,6 +174,10 @@ impl Runtime {
             StepKind::Retriable => {
                 format!("its retriable step `{name}` has started, so it must finish forward")
             }
+            StepKind::Compensatable if machine.stage(k).len() > 1 => format!(
+                "its last stage, a parallel group with step `{name}`, has started: no step is \
+                 left to stop before"
+            ),
             StepKind::Compensatable => {
                 format!("its last step `{name}` has started: no step is left to stop before")
             }

@@ -84,14 +84,17 @@ pub fn check(syntax: &SagaSyntax, errors: &mut Errors) -> Option<Saga> {
             Stmt::Macro(m) if m.mac.path.is_ident("join") => {
                 join(&m.mac, None, &mut steps, &mut groups, errors)
             }
-            Stmt::Expr(Expr::Macro(m), Some(_)) if m.mac.path.is_ident("join") => {
-                join(&m.mac, None, &mut steps, &mut groups, errors)
-            }
             Stmt::Expr(expr, Some(_)) => {
                 if let Some(step) = step_call(expr, errors) {
                     steps.push(step);
                 }
             }
+            Stmt::Expr(Expr::Macro(m), None) if m.mac.path.is_ident("join") => errors.spanned(
+                m,
+                format!(
+                    "`join!` is a statement, not the saga's result: end it with `;` ({JOIN_HELP})"
+                ),
+            ),
             Stmt::Expr(expr, None) if i == last => result = Some(expr.clone()),
             other => errors.spanned(other, BODY_HELP),
         }
@@ -246,6 +249,13 @@ fn join(
                 return;
             }
             names
+        }
+        Some(Pat::Type(typed)) => {
+            errors.spanned(
+                typed,
+                "the results of `join!` take no type annotation: each branch's type is its step's output",
+            );
+            return;
         }
         Some(other) => {
             errors.spanned(

@@ -105,6 +105,16 @@ mod tests {
                 fn f() {}
             ),
             quote!(saga S(a: u8) { let x = f(&a); } garbage),
+            quote!(saga S(a: u8) { let (x, y) = join!(f(&a), g(&x)); }),
+            quote!(saga S(a: u8) { let (x, y): (u8, u8) = join!(f(&a), g(&a)); }),
+            quote!(saga S(a: u8) { let (x, y, z) = join!(f(&a), g(&a)); }),
+            quote!(saga S(a: u8) { let x = join!(f(&a), g(&a)); }),
+            quote!(saga S(a: u8) { join!(f(&a)); }),
+            quote!(saga S(a: u8) { join!(); }),
+            quote!(saga S(a: u8) { join!(f(&a) g(&a)); }),
+            quote!(saga S(a: u8) { join!(f(&a), 1 + 2); }),
+            quote!(saga S(a: u8) { let y = f(&a); join!(f(&a), g(&a)) }),
+            quote!(saga S(a: u8) { let (x, y) = join!(f(&a), f(&a)); }),
         ];
         for input in inputs {
             let out = expand(input.clone()).to_string();
