@@ -418,6 +418,16 @@ impl SagaMachine {
                 if in_flight(stage.clone()) {
                     return Err(fail("another step is still in flight".into()));
                 }
+                // A group's branches all start before any of them runs.
+                if attempt == 1
+                    && let Some(i) = stage
+                        .clone()
+                        .find(|&i| !matches!(self.steps[i], S::Pending | S::Running { attempt: 1 }))
+                {
+                    return Err(fail(format!(
+                        "branch {i} of the group has run already: branch {step} starts with it"
+                    )));
+                }
                 // A cancelled saga starts no new stage; the branches of a
                 // stage that has begun still start.
                 if self.cancelled
@@ -471,6 +481,18 @@ impl SagaMachine {
                 }
                 if in_flight(failed_step..failed_step + 1) {
                     return Err(fail("a parallel branch is still in flight".into()));
+                }
+                let stage = self.stage(failed_step);
+                if let Some(i) = stage.clone().find(|&i| self.steps[i] == S::Pending) {
+                    return Err(fail(format!("branch {i} of the group has not started")));
+                }
+                // The unwind reports the first branch that failed for good.
+                if let Some(i) = (stage.start..failed_step)
+                    .find(|&i| matches!(self.steps[i], S::Failed { retry: false, .. }))
+                {
+                    return Err(fail(format!(
+                        "branch {i} failed for good before branch {failed_step}: the unwind starts there"
+                    )));
                 }
                 Ok(Compensating)
             }
@@ -551,6 +573,13 @@ impl SagaMachine {
             (Some(status @ (Running | Compensating)), &SagaEvent::Stuck { step, .. }) => {
                 if in_flight(step..step + 1) {
                     return Err(fail("another step is still in flight".into()));
+                }
+                if status == Running
+                    && let Some(i) = self
+                        .stage(step)
+                        .find(|&i| self.steps.get(i) == Some(&S::Pending))
+                {
+                    return Err(fail(format!("branch {i} of the group has not started")));
                 }
                 match (status, step_of(step)?) {
                     (Running, S::Failed { retry: false, .. })
@@ -1007,6 +1036,10 @@ mod tests {
         assert!(m.apply(&started(3, 1)).is_err(), "3 waits for the group");
         m.apply(&failed(1, 1, false))
             .expect("branch 1 fails for good");
+        assert!(
+            m.clone().apply(&started(1, 1)).is_err(),
+            "a branch does not start again"
+        );
         assert!(
             m.clone().apply(&unwind(1)).is_err(),
             "no unwind while branch 2 runs"
