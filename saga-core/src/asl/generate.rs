@@ -4,47 +4,26 @@
 //! `lambda:invoke` Task whose result is kept at `$.results.<step>.value`; its
 //! Catch leads into the compensation chain, which runs the compensations of
 //! the completed steps in reverse order and ends in the `Compensated` Fail.
-//!
-//! A parallel group (`join!`) is one `Parallel` state with a branch per step.
-//! A branch runs its step's Tasks exactly as a lone step would, but never
-//! fails: it ends with `{"value": <output>}`, `{"failed": <error>}` (the step
-//! failed for good and changed nothing) or `{"stuck": <error>}`. The outputs
-//! are kept at `$.results.<group key>.<step>`, and a Choice then decides as
-//! the executor does: any stuck branch leaves the saga stuck with the first
-//! stuck branch's error; otherwise the first failed branch starts the unwind,
-//! which compensates the group's other branches in reverse order (skipping
-//! those that failed), then the steps before the group.
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value, json};
-
 use crate::context::Direction;
-use crate::definition::{ArgSource, Group, SagaDefinition, StepDef};
+use crate::definition::SagaDefinition;
 use crate::error::names;
-use crate::invoke::payload::{METADATA_KEY, OUTPUT_KEY};
-use crate::invoke::{ConfigProblem, InvocationType};
+use crate::invoke::ConfigProblem;
 use crate::step::StepKind;
 
 use super::check::validate;
 use super::error::AslError;
-use super::model::{
-    Branch, Choice, ChoiceRule, Fail, Parallel, Pass, ResultPath, State, StateMachine, States,
-    Succeed, Task,
-};
+use super::model::{Fail, State, StateMachine, States, Succeed};
 use super::names::StateNamer;
-use super::options::{AslOptions, Function};
+use super::options::AslOptions;
+use super::parallel::{GroupNames, group_forward};
 use super::retry::{self, ErrorNames, Exits};
-use crate::failure::Phase;
+use super::task::{RESULTS, Success, Tasks, phases};
 
-/// The integration every step Task uses.
-pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
-/// Where step results are kept in the state.
-const RESULTS: &str = "results";
 /// Top-level fields of the state the machine itself writes.
 const RESERVED_FIELDS: &[&str] = &[RESULTS, "error", "compensation_error"];
-/// The prefix of a group's field in `$.results`, before its first step's name.
-const GROUP_KEY_PREFIX: &str = "join_";
 
 /// The fixed states' names, reserved before any step's.
 const DONE: &str = "Done";
@@ -211,31 +190,11 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
         let next = match group_at(k) {
             None => unwind_from(k),
             Some(gi) => {
-                let group = &groups[gi];
-                let Some(test) = &group.branches[k - group.group.start].undo_if else {
+                let before = unwind_from(def.groups[gi].start);
+                let Some((test, next)) = groups[gi].undo_test(def, k, name, before) else {
                     continue;
                 };
-                // After this branch: the test of the branch before it, or
-                // the steps before the group.
-                let next = (k > group.group.start)
-                    .then(|| group.branches[k - 1 - group.group.start].undo_if.as_deref())
-                    .flatten()
-                    .unwrap_or_else(|| unwind_from(group.group.start));
-                states.push((
-                    test.clone(),
-                    State::Choice(Choice {
-                        comment: Some(format!(
-                            "Compensates `{}` unless it is the branch that failed: a failed step changed nothing.",
-                            step.name
-                        )),
-                        choices: vec![ChoiceRule {
-                            variable: group.path(def, k, "failed"),
-                            is_present: true,
-                            next: next.to_owned(),
-                        }],
-                        default: Some(name.clone()),
-                    }),
-                ));
+                states.push(test);
                 next
             }
         };
@@ -313,404 +272,6 @@ pub fn generate(def: &SagaDefinition, options: &AslOptions) -> Result<StateMachi
     }
 }
 
-/// A state with its name, as [`States`] keeps it.
-type NamedState = (String, State);
-
-/// The Task states of a forward step, with the phase each one runs.
-fn phases<'a>(forward: &'a str, resolve: Option<&'a str>) -> Vec<(&'a str, Phase)> {
-    match resolve {
-        None => vec![(forward, Phase::Retriable)],
-        Some(resolve) => vec![(forward, Phase::Try), (resolve, Phase::Resolve)],
-    }
-}
-
-/// The names of one parallel group's own states and of its field in
-/// `$.results`.
-struct GroupNames {
-    group: Group,
-    /// The field of `$.results` that keeps the branches' outputs.
-    key: String,
-    /// The `Parallel` state.
-    parallel: String,
-    /// The Choice that reads the branches' outcomes.
-    check: String,
-    /// One per branch, in step order.
-    branches: Vec<BranchNames>,
-}
-
-/// The names of the states one branch of a group needs.
-struct BranchNames {
-    /// In the branch: the step failed for good (compensatable steps only).
-    failed: Option<String>,
-    /// In the branch: the step is stuck.
-    stuck: String,
-    /// In the main chain: the branch was stuck; its error goes to `$.error`.
-    is_stuck: String,
-    /// In the main chain: the branch failed; its error goes to `$.error` and
-    /// the unwind starts (compensatable steps only).
-    unwind: Option<String>,
-    /// In the main chain: the test that compensates the branch unless it
-    /// failed (compensatable steps only).
-    undo_if: Option<String>,
-}
-
-impl GroupNames {
-    fn new(
-        def: &SagaDefinition,
-        group: Group,
-        namer: &mut StateNamer,
-        result_keys: &mut HashSet<String>,
-    ) -> Self {
-        let steps = &def.steps[group.steps()];
-        let first = steps.first().map_or("", |s| s.name);
-        // A lone step's output is kept at `$.results.<step>`: stay clear of
-        // those fields, and of the other groups'.
-        let mut key = format!("{GROUP_KEY_PREFIX}{first}");
-        while !result_keys.insert(key.clone()) {
-            key.push('_');
-        }
-        let list = steps.iter().map(|s| s.name).collect::<Vec<_>>().join(", ");
-        let parallel = namer.name(&format!("Join {list}"));
-        let check = namer.name(&format!("Check join {list}"));
-        let branches: Vec<BranchNames> = steps
-            .iter()
-            .map(|s| {
-                let undone = s.kind == StepKind::Compensatable;
-                BranchNames {
-                    failed: undone.then(|| namer.name(&format!("{} failed", s.name))),
-                    stuck: namer.name(&format!("{} stuck", s.name)),
-                    is_stuck: namer.name(&format!("{} is stuck", s.name)),
-                    unwind: undone.then(|| namer.name(&format!("{} failed, unwind", s.name))),
-                    undo_if: undone.then(|| namer.name(&format!("If {} completed", s.name))),
-                }
-            })
-            .collect();
-        GroupNames {
-            group,
-            key,
-            parallel,
-            check,
-            branches,
-        }
-    }
-
-    /// The first state of the unwind that undoes the group: the test of its
-    /// last branch.
-    fn unwind_head(&self) -> Option<&str> {
-        self.branches.last().and_then(|b| b.undo_if.as_deref())
-    }
-
-    /// The path of `field` (`value`, `failed` or `stuck`) of step `k`'s branch.
-    fn path(&self, def: &SagaDefinition, k: usize, field: &str) -> String {
-        format!("$.{RESULTS}.{}.{}.{field}", self.key, def.steps[k].name)
-    }
-}
-
-/// Where a forward step's Task leads once it succeeds.
-#[derive(Debug, Clone, Copy)]
-enum Success<'a> {
-    /// The main chain: keep the output at `$.results.<step>.value` and go on
-    /// to this state.
-    Next(&'a str),
-    /// A parallel branch: the output becomes the branch's whole state,
-    /// `{"value": <output>}`, and the branch ends.
-    EndBranch,
-}
-
-/// What every step and compensation Task needs.
-struct Tasks<'a> {
-    def: &'a SagaDefinition,
-    options: &'a AslOptions,
-    errors: ErrorNames,
-    /// Where each step's output is kept, by step index.
-    outputs: Vec<String>,
-}
-
-impl Tasks<'_> {
-    /// The Task of forward step `k` in `phase`, and the longest it can take.
-    fn forward(
-        &self,
-        k: usize,
-        function: &Function,
-        phase: Phase,
-        exits: &Exits<'_>,
-        success: Success<'_>,
-    ) -> (Task, u64) {
-        let step = &self.def.steps[k];
-        let event = function.invocation == InvocationType::Event;
-        let retry = retry::retry(&self.errors, phase, &step.retry);
-        let seconds = retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
-        let (result_selector, result_path, next, end) = match success {
-            Success::Next(next) => (
-                (!event).then(|| json!({ "value.$": "$.Payload" })),
-                if event {
-                    ResultPath::Discard(())
-                } else {
-                    ResultPath::Path(format!("$.{RESULTS}.{}", step.name))
-                },
-                Some(next.to_owned()),
-                None,
-            ),
-            // A fire-and-forget call yields no result: its output is `null`,
-            // as in the executor.
-            Success::EndBranch => (
-                Some(if event {
-                    json!({ "value": null })
-                } else {
-                    json!({ "value.$": "$.Payload" })
-                }),
-                ResultPath::Path("$".to_owned()),
-                None,
-                Some(true),
-            ),
-        };
-        let task = Task {
-            comment: Some(step_comment(step, phase)),
-            resource: LAMBDA_INVOKE.to_owned(),
-            parameters: parameters(self.def, &self.outputs, k, Direction::Forward, function),
-            result_selector,
-            result_path: Some(result_path),
-            timeout_seconds: step.timeout_seconds.max(1),
-            heartbeat_seconds: None,
-            retry,
-            catch: retry::catch(&self.errors, phase, exits, retry::ERROR_PATH),
-            next,
-            end,
-        };
-        (task, seconds)
-    }
-
-    /// The compensation Task of step `k`, going on to `next`, and the longest
-    /// it can take.
-    fn compensation(
-        &self,
-        k: usize,
-        function: &Function,
-        next: &str,
-        compensation_failed: &str,
-    ) -> (Task, u64) {
-        let step = &self.def.steps[k];
-        let retry = retry::retry(
-            &self.errors,
-            Phase::Compensation,
-            &self.options.compensation_retry,
-        );
-        let seconds = retry::worst_case_seconds(&retry, step.timeout_seconds.max(1));
-        let task = Task {
-            comment: Some(format!("Undoes `{}`.", step.name)),
-            resource: LAMBDA_INVOKE.to_owned(),
-            parameters: parameters(
-                self.def,
-                &self.outputs,
-                k,
-                Direction::Compensation,
-                function,
-            ),
-            result_selector: None,
-            result_path: Some(ResultPath::Discard(())),
-            timeout_seconds: step.timeout_seconds.max(1),
-            heartbeat_seconds: None,
-            retry,
-            catch: retry::catch(
-                &self.errors,
-                Phase::Compensation,
-                &Exits {
-                    unwind: next,
-                    resolve: None,
-                    stuck: compensation_failed,
-                },
-                retry::COMPENSATION_ERROR_PATH,
-            ),
-            next: Some(next.to_owned()),
-            end: None,
-        };
-        (task, seconds)
-    }
-}
-
-/// The main-chain states of a parallel group: the `Parallel` state, the
-/// Choice on its outcome and the states that copy a branch's error to
-/// `$.error`; and the longest the group can take, that of its slowest
-/// branch.
-fn group_forward(
-    tasks: &Tasks<'_>,
-    group: &GroupNames,
-    forward_names: &[String],
-    resolve_names: &[Option<String>],
-    stuck: &str,
-    next: &str,
-) -> Result<(Vec<NamedState>, u64), AslError> {
-    let def = tasks.def;
-    let steps = group.group.steps();
-    let list = def.steps[steps.clone()]
-        .iter()
-        .map(|s| format!("`{}`", s.name))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut branches = Vec::new();
-    let mut longest = 0u64;
-    for (k, names) in steps.clone().zip(&group.branches) {
-        let step = &def.steps[k];
-        let function = tasks.options.function_of(step.name, Direction::Forward)?;
-        let exits = Exits {
-            unwind: names.failed.as_deref().unwrap_or(names.stuck.as_str()),
-            resolve: resolve_names[k].as_deref(),
-            stuck: &names.stuck,
-        };
-        let mut states = Vec::new();
-        let mut seconds = 0u64;
-        for (name, phase) in phases(&forward_names[k], resolve_names[k].as_deref()) {
-            let (task, worst) = tasks.forward(k, &function, phase, &exits, Success::EndBranch);
-            seconds = seconds.saturating_add(worst);
-            states.push((name.to_owned(), State::Task(task)));
-        }
-        if let Some(failed) = &names.failed {
-            let comment = format!("`{}` failed for good and changed nothing.", step.name);
-            states.push((failed.clone(), branch_end("failed", comment)));
-        }
-        let comment = format!(
-            "`{}` is stuck: its outcome stayed unknown, or it ran out of retries.",
-            step.name
-        );
-        states.push((names.stuck.clone(), branch_end("stuck", comment)));
-        longest = longest.max(seconds);
-        branches.push(Branch {
-            comment: None,
-            start_at: forward_names[k].clone(),
-            states: States(states),
-        });
-    }
-
-    let selector: Map<String, Value> = steps
-        .clone()
-        .enumerate()
-        .map(|(i, k)| {
-            let name = def.steps[k].name;
-            (format!("{name}.$"), Value::String(format!("$[{i}]")))
-        })
-        .collect();
-    let undone = group.unwind_head().is_some();
-    let ends = if undone {
-        "the step's `value`, the error that `failed` it (it changed nothing) or the one that left it `stuck`"
-    } else {
-        "the step's `value` or the error that left it `stuck`"
-    };
-    let mut out = vec![(
-        group.parallel.clone(),
-        State::Parallel(Parallel {
-            comment: Some(format!(
-                "Steps {list} run concurrently. Each branch ends with {ends}."
-            )),
-            branches,
-            result_selector: Some(Value::Object(selector)),
-            result_path: Some(ResultPath::Path(format!("$.{RESULTS}.{}", group.key))),
-            retry: Vec::new(),
-            catch: Vec::new(),
-            next: Some(group.check.clone()),
-            end: None,
-        }),
-    )];
-
-    // Every stuck test before any failed test: one stuck branch leaves the
-    // saga stuck, whatever the others did.
-    let stuck_tests = steps
-        .clone()
-        .zip(&group.branches)
-        .map(|(k, names)| ChoiceRule {
-            variable: group.path(def, k, "stuck"),
-            is_present: true,
-            next: names.is_stuck.clone(),
-        });
-    let failed_tests = steps.clone().zip(&group.branches).filter_map(|(k, names)| {
-        Some(ChoiceRule {
-            variable: group.path(def, k, "failed"),
-            is_present: true,
-            next: names.unwind.clone()?,
-        })
-    });
-    out.push((
-        group.check.clone(),
-        State::Choice(Choice {
-            comment: Some(if undone {
-                format!(
-                    "After {list}: the first stuck branch leaves the saga stuck; otherwise the first failed branch starts the unwind; otherwise the saga goes on."
-                )
-            } else {
-                format!(
-                    "After {list}: the first stuck branch leaves the saga stuck; otherwise the saga goes on."
-                )
-            }),
-            choices: stuck_tests.chain(failed_tests).collect(),
-            default: Some(next.to_owned()),
-        }),
-    ));
-    for (k, names) in steps.clone().zip(&group.branches) {
-        let comment = format!("`{}` is stuck; nothing is compensated.", def.steps[k].name);
-        out.push((
-            names.is_stuck.clone(),
-            copy_error(group.path(def, k, "stuck"), stuck, comment),
-        ));
-    }
-    for (k, names) in steps.zip(&group.branches) {
-        if let (Some(unwind), Some(head)) = (&names.unwind, group.unwind_head()) {
-            let comment = format!(
-                "`{}` failed: the group's completed branches, then the steps before it, are compensated.",
-                def.steps[k].name
-            );
-            out.push((
-                unwind.clone(),
-                copy_error(group.path(def, k, "failed"), head, comment),
-            ));
-        }
-    }
-    Ok((out, longest))
-}
-
-/// A branch's last state after an error: `{"<field>": <the caught error>}`.
-fn branch_end(field: &str, comment: String) -> State {
-    let mut parameters = Map::new();
-    parameters.insert(
-        format!("{field}.$"),
-        Value::String(retry::ERROR_PATH.to_owned()),
-    );
-    State::Pass(Pass {
-        comment: Some(comment),
-        input_path: None,
-        parameters: Some(Value::Object(parameters)),
-        result_path: None,
-        next: None,
-        end: Some(true),
-    })
-}
-
-/// Puts the error at `from` where the final Fail states read it, `$.error`,
-/// and goes on to `next`.
-fn copy_error(from: String, next: &str, comment: String) -> State {
-    State::Pass(Pass {
-        comment: Some(comment),
-        input_path: Some(from),
-        parameters: None,
-        result_path: Some(ResultPath::Path(retry::ERROR_PATH.to_owned())),
-        next: Some(next.to_owned()),
-        end: None,
-    })
-}
-
-fn step_comment(step: &StepDef, phase: Phase) -> String {
-    let kind = match step.kind {
-        StepKind::Compensatable => "compensatable",
-        StepKind::Pivot => "pivot",
-        StepKind::Retriable => "retriable",
-    };
-    match phase {
-        Phase::Resolve => format!(
-            "Step `{}` ({kind}) again, after an error that left its outcome unknown: the same payload and idempotency key.",
-            step.name
-        ),
-        _ => format!("Step `{}` ({kind}).", step.name),
-    }
-}
-
 /// `<error name>: <cause>` of the error caught at `path`: a timeout's cause
 /// is empty, so the name of the original error must travel in the cause too.
 fn error_cause(path: &str) -> String {
@@ -727,55 +288,15 @@ fn fail(error: &str, cause_path: String, comment: &str) -> State {
     })
 }
 
-/// The Task's `Parameters` for step `k`: the function and the payload
-/// contract as a template, JSON-equal to what the executor sends. `outputs`
-/// is where each step's output is kept.
-fn parameters(
-    def: &SagaDefinition,
-    outputs: &[String],
-    k: usize,
-    direction: Direction,
-    function: &Function,
-) -> Value {
-    let step = &def.steps[k];
-    let mut payload = Map::new();
-    for (param, source) in step.params.iter().zip(step.args) {
-        let path = match source {
-            ArgSource::Input => format!("$.{}", def.input),
-            ArgSource::Step(i) => outputs[*i].clone(),
-        };
-        payload.insert(format!("{param}.$"), Value::String(path));
-    }
-    if direction == Direction::Compensation {
-        payload.insert(format!("{OUTPUT_KEY}.$"), Value::String(outputs[k].clone()));
-    }
-    let direction = serde_json::to_value(direction).unwrap_or(Value::Null);
-    payload.insert(
-        METADATA_KEY.to_owned(),
-        json!({
-            "saga_id.$": "$$.Execution.Name",
-            "saga_name": def.name,
-            "step": step.name,
-            "direction": direction,
-            "idempotency_key.$": format!("States.Format('{{}}/{}', $$.Execution.Name)", step.name),
-        }),
-    );
-    let mut parameters = Map::new();
-    parameters.insert(
-        "FunctionName".to_owned(),
-        Value::String(function.name.clone()),
-    );
-    if function.invocation == InvocationType::Event {
-        parameters.insert("InvocationType".to_owned(), json!("Event"));
-    }
-    parameters.insert("Payload".to_owned(), Value::Object(payload));
-    Value::Object(parameters)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::definition::{ArgSource, Group, StepDef};
+    use crate::failure::Phase;
     use crate::retry::RetryPolicy;
+    use serde_json::{Value, json};
+
+    use super::super::model::{Choice, Parallel, Pass, ResultPath, Task};
 
     const A: StepDef = StepDef {
         name: "a",

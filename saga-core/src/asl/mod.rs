@@ -38,13 +38,16 @@ mod generate;
 pub mod model;
 mod names;
 mod options;
+mod parallel;
 mod retry;
+mod task;
 
 pub use check::{MAX_NAME_LEN, STATES_ALL, validate};
 pub use error::{AslError, AslProblem};
-pub use generate::{LAMBDA_INVOKE, generate};
+pub use generate::generate;
 pub use model::StateMachine;
 pub use options::AslOptions;
+pub use task::LAMBDA_INVOKE;
 
 use crate::saga::Saga;
 
